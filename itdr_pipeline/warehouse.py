@@ -1,0 +1,45 @@
+"""The DuckDB warehouse: canonical tables (DDL from the contracts) and pipeline bookkeeping."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from data_contracts import CONTRACT_NAMES, load_contract
+
+# Bookkeeping tables that are not user-facing canonical data, so they carry no contract.
+_INTERNAL_DDL = (
+    """CREATE TABLE IF NOT EXISTS source_files (
+        dataset VARCHAR NOT NULL, file VARCHAR NOT NULL, path VARCHAR NOT NULL, bytes BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL, official_sha256 VARCHAR, status VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS instruction_records (
+        dataset VARCHAR NOT NULL, task VARCHAR NOT NULL, profile VARCHAR NOT NULL,
+        split VARCHAR NOT NULL, record_idx BIGINT NOT NULL, template_id VARCHAR NOT NULL,
+        instruction VARCHAR NOT NULL, input VARCHAR NOT NULL, output VARCHAR NOT NULL,
+        user_id VARCHAR NOT NULL, target_item_id VARCHAR NOT NULL,
+        candidate_item_ids VARCHAR[] NOT NULL, label DOUBLE, history_item_ids VARCHAR[] NOT NULL,
+        target_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS render_runs (
+        dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, templates_sha256 VARCHAR NOT NULL)""",
+)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for name in CONTRACT_NAMES:
+        con.execute(load_contract(name).ddl())
+    for ddl in _INTERNAL_DDL:
+        con.execute(ddl)
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse file, schema ensured for writers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
