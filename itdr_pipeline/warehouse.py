@@ -20,6 +20,9 @@ _INTERNAL_DDL = (
         user_id VARCHAR NOT NULL, target_item_id VARCHAR NOT NULL,
         candidate_item_ids VARCHAR[] NOT NULL, label DOUBLE, history_item_ids VARCHAR[] NOT NULL,
         target_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS publications (
+        version VARCHAR NOT NULL, dataset VARCHAR NOT NULL, path VARCHAR NOT NULL,
+        published_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS render_runs (
         dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, templates_sha256 VARCHAR NOT NULL)""",
 )

@@ -1,0 +1,68 @@
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from assets.metadata import table_metadata
+from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
+from data_contracts import load_contract
+from itdr_pipeline.hashing import sha256_json
+from itdr_pipeline.ingest import DEFAULT_MAX_REJECT_SHARE, ingest_dataset
+from itdr_pipeline.publish import CODE_VERSION
+from itdr_pipeline.registry import get_dataset
+from itdr_pipeline.validation import validate_table
+
+VALIDATED = ("users", "items", "interactions")
+_ORDER = {"users": "user_id", "items": "item_id", "interactions": "src_row", "rejected_rows": "file, line_no"}
+
+
+class IngestConfig(dg.Config):
+    max_reject_share: float = Field(
+        default=DEFAULT_MAX_REJECT_SHARE, description="Fail a file when more than this share of its lines is malformed."
+    )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(name, group_name="ingest", kinds={"duckdb"}, description=load_contract(name).description,
+                     partitions_def=DATASETS, code_version=CODE_VERSION)
+        for name in (*VALIDATED, "rejected_rows")
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("contract", asset=name, blocking=True,
+                          description=f"The {name} data contract (data_contracts/{name}.yaml), via great-expectations.")
+        for name in VALIDATED
+    ],
+    partitions_def=DATASETS,
+    pool=DUCKDB_POOL,
+    name="canonical_tables",
+)
+def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, itdr: ItdrSettings,
+                     duckdb: DuckDBResource):
+    """Parse a dataset's official raw files into the canonical users, items and interactions tables."""
+    spec = get_dataset(context.partition_key)
+    settings = itdr.settings()
+    with warehouse(duckdb) as con:
+        report = ingest_dataset(con, spec, settings, config.max_reject_share)
+        for f in report.modified_files:
+            context.log.warning(f"{spec.id}: {f.file} differs from the official file (sha256 {f.sha256[:12]}...)")
+        data_version = dg.DataVersion(sha256_json([(f.file, f.sha256) for f in report.files])[:16])
+        lineage = {f"source/{f.file}": f"{f.sha256} ({f.status})" for f in report.files}
+        for name in VALIDATED:
+            outcomes = validate_table(con, load_contract(name), spec)
+            failed = [o for o in outcomes if not o.success]
+            check = dg.AssetCheckResult(
+                asset_key=name, check_name="contract", passed=not any(o.severity == "ERROR" for o in failed),
+                severity=dg.AssetCheckSeverity.ERROR if any(o.severity == "ERROR" for o in failed)
+                else dg.AssetCheckSeverity.WARN,
+                description="; ".join(o.message for o in failed) or f"all {len(outcomes)} expectations passed",
+                metadata={o.expectation.id: dg.MetadataValue.text(o.message) for o in outcomes},
+            )
+            meta = table_metadata(con, load_contract(name), spec.id, _ORDER[name],
+                                  report.result.dropped if name == "interactions" else None)
+            yield dg.MaterializeResult(asset_key=name, metadata={**meta, **lineage}, data_version=data_version,
+                                       check_results=[check])
+        yield dg.MaterializeResult(
+            asset_key="rejected_rows", data_version=data_version,
+            metadata=table_metadata(con, load_contract("rejected_rows"), spec.id, _ORDER["rejected_rows"],
+                                    report.result.dropped),
+        )

@@ -1,0 +1,35 @@
+"""Metadata every table asset reports: row count, column schema, a Markdown preview, drop counts."""
+
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from data_contracts import Contract
+
+
+def _cell(value: Any) -> str:
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def preview(con: duckdb.DuckDBPyConnection, table: str, dataset: str, columns: list[str], order: str,
+            limit: int = 5) -> dg.MarkdownMetadataValue:
+    rows = con.execute(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE dataset = ? ORDER BY {order} LIMIT {int(limit)}", [dataset]
+    ).fetchall()
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, contract: Contract, dataset: str, order: str,
+                   dropped: dict[str, int] | None = None) -> dict[str, Any]:
+    count = con.execute(f"SELECT count(*) FROM {contract.table} WHERE dataset = ?", [dataset]).fetchone()[0]
+    return {
+        "dagster/row_count": int(count),
+        "dagster/column_schema": contract.dagster_schema(),
+        "preview": preview(con, contract.table, dataset, contract.column_names[1:], order),
+        **{k: int(v) for k, v in (dropped or {}).items()},
+    }

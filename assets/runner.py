@@ -1,0 +1,85 @@
+"""Run the main job in-process for the CLI (`itdr materialize`), against a persistent instance.
+
+Runs land in $ITDR_HOME/dagster, the same instance `itdr ui` serves, so materializations,
+check results, data versions and lineage made from the command line show up in the UI.
+"""
+
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+
+from assets.definitions import build_definitions
+from itdr_pipeline.config import Settings
+
+_INSTANCE_YAML = """\
+# Written by itdr-pipeline. DuckDB allows one writer per file: assets in the `duckdb` pool
+# (every warehouse writer) run one at a time across all runs.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    dataset: str
+    success: bool
+    run_id: str
+    reason: str  # one line: the failed check or error, empty on success
+    metadata: dict[str, dict[str, object]]  # asset -> metadata values of its materialization
+
+
+def prepare_instance(settings: Settings) -> None:
+    """Point DAGSTER_HOME at $ITDR_HOME/dagster and give it the project's instance config."""
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = settings.dagster_home / "dagster.yaml"
+    if not config.is_file():
+        config.write_text(_INSTANCE_YAML)
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+
+
+def _innermost(error: object) -> str:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = getattr(error, "message", str(error)).strip().splitlines()[0]
+    return message.split(": ", 1)[1] if message.split(": ", 1)[0].endswith("Error") else message
+
+
+def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    failed_checks = [e for e in result.get_asset_check_evaluations()
+                     if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    if failed_checks:
+        return "; ".join(f"check {e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name} failed: "
+                         f"{e.description}" for e in failed_checks)
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE") and event.event_specific_data:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                return _innermost(error)
+    return "run failed (see the Dagster UI for the event log)"
+
+
+def materialize(settings: Settings, datasets: list[str], tasks: list[str]) -> list[RunOutcome]:
+    prepare_instance(settings)
+    job = build_definitions(settings).resolve_job_def("main")
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+        "ops": {"instruction_records": {"config": {"tasks": tasks}}},
+    }
+    outcomes = []
+    with dg.DagsterInstance.get() as instance:
+        for dataset in datasets:
+            result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
+                                            raise_on_error=False)
+            metadata = {
+                mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+                for mat in result.asset_materializations_for_node("published_splits")
+            } if result.success else {}
+            outcomes.append(RunOutcome(dataset, result.success, result.run_id,
+                                       "" if result.success else _failure_reason(result), metadata))
+            if not result.success:
+                break
+    return outcomes

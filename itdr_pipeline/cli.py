@@ -1,0 +1,136 @@
+"""`itdr`: the command line. Every failure exits non-zero with a one-line reason.
+
+Heavy modules (Dagster, the runner) are imported inside the commands that need them, so
+`itdr datasets` and `itdr query` start fast.
+"""
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from itdr_pipeline.config import Settings
+from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.registry import REGISTRY, get_dataset, parse_dataset_list
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Public recommendation data -> versioned instruction-tuning data (Dagster + DuckDB).")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def datasets() -> None:
+    """List registry ids, one per line: id, then name and whether the raw files are present."""
+    settings = Settings.from_env()
+    for spec in REGISTRY.values():
+        if spec.synthetic:
+            status = "generated locally (synthetic)"
+        else:
+            places = ([settings.raw_dir / spec.id] if settings.raw_dir else []) + [settings.cache / "raw" / spec.id]
+            found = next((p for p in places if p.is_dir()), None)
+            status = f"present: {found}" if found else "missing (set ITDR_RAW_DIR or run `itdr fetch`)"
+        typer.echo(f"{spec.id}\t{spec.name}\t{status}")
+
+
+@app.command()
+def materialize(
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset ids (default: demo).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (default: all the dataset feeds).")] = None,
+) -> None:
+    """Ingest, validate, render and publish datasets by running the Dagster job in-process."""
+    from itdr_pipeline.render import applicable_tasks
+
+    ids = parse_dataset_list(datasets)
+    task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else []
+    for dataset in ids:  # refuse bad task names before any work starts
+        applicable_tasks(get_dataset(dataset), task_list or None)
+    settings = Settings.from_env().ensure()
+    from assets.runner import materialize as run
+
+    typer.echo(f"ITDR_HOME={settings.home}")
+    for outcome in run(settings, ids, task_list):
+        if not outcome.success:
+            _fail(f"{outcome.dataset}: {outcome.reason} (run {outcome.run_id})")
+        meta = outcome.metadata.get("published_splits", {})
+        label = " [SYNTHETIC demo data]" if get_dataset(outcome.dataset).synthetic else ""
+        typer.echo(f"{outcome.dataset}{label}: published {meta.get('version')} "
+                   f"({meta.get('dagster/row_count')} records) at {meta.get('path')}")
+    first = ids[0]
+    typer.echo("\nNext:")
+    typer.echo('  itdr query "SELECT dataset, task, profile, split, count(*) FROM instructions GROUP BY ALL ORDER BY ALL"')
+    typer.echo(f"  itdr export --dataset {first} --task preference --profile temporal --format alpaca --out ./export")
+    typer.echo("  itdr ui    # Dagster UI on http://127.0.0.1:3000")
+
+
+@app.command()
+def export(
+    dataset: Annotated[str, typer.Option(help="Dataset id.")],
+    task: Annotated[str, typer.Option(help="Task id, e.g. preference.")],
+    profile: Annotated[str, typer.Option(help="Split profile, e.g. temporal or tallrec.")] = "temporal",
+    format: Annotated[str, typer.Option("--format", help="Output format: alpaca.")] = "alpaca",
+    out: Annotated[Path, typer.Option(help="Output folder for train.json, valid.json, test.json.")] = Path("export"),
+) -> None:
+    """Write the latest published splits as Alpaca/LLaMA-Factory JSON."""
+    from itdr_pipeline.export import FORMATS, export_alpaca
+
+    if format not in FORMATS:
+        _fail(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
+    counts = export_alpaca(Settings.from_env(), get_dataset(dataset).id, task, profile, out)
+    typer.echo(f"wrote {', '.join(f'{s}.json ({n})' for s, n in counts.items())} to {out}")
+
+
+@app.command()
+def query(sql: Annotated[str, typer.Argument(help="One read-only SQL statement.")]) -> None:
+    """Run read-only SQL over the warehouse and the `instructions` view; prints tab-separated rows."""
+    from itdr_pipeline.query import run_query
+
+    columns, rows = run_query(Settings.from_env(), sql)
+    typer.echo("\t".join(columns))
+    for row in rows:
+        typer.echo("\t".join("" if v is None else str(v) for v in row))
+
+
+@app.command()
+def fetch(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> None:
+    """Download a dataset's official files into the cache, verifying checksums."""
+    from itdr_pipeline.fetch import fetch_dataset
+
+    folder = fetch_dataset(get_dataset(dataset), Settings.from_env().ensure())
+    typer.echo(f"{dataset}: files in {folder}")
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless you mean to expose it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+) -> None:
+    """Serve the Dagster UI (webserver and daemon) for this project's instance."""
+    from assets.runner import prepare_instance
+
+    settings = Settings.from_env().ensure()
+    prepare_instance(settings)
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.is_file() else ["-m", "assets.definitions"]
+    dagster = Path(sys.executable).with_name("dagster")
+    typer.echo(f"Dagster UI on http://{host}:{port} (ITDR_HOME={settings.home})")
+    os.execv(str(dagster), [str(dagster), "dev", *target, "-h", host, "-p", str(port)])
+
+
+def main() -> None:
+    try:
+        app()
+    except ItdrError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the CLI contract is one line, non-zero exit
+        if os.environ.get("ITDR_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: {type(exc).__name__}: {first} (set ITDR_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
