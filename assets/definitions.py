@@ -9,7 +9,7 @@ from assets.resources import DATASETS, build_resources
 from itdr_pipeline.config import Settings
 
 main_job = dg.define_asset_job(
-    "main", selection=dg.AssetSelection.all(), partitions_def=DATASETS,
+    "main", selection=dg.AssetSelection.all(),
     description="Ingest, validate, render and publish one dataset partition.",
 )
 

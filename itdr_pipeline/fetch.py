@@ -1,0 +1,227 @@
+"""Download official dataset archives and unpack them safely into the raw cache.
+
+Policy (see raw.py): a downloaded archive must match its published sha256, and every extracted
+file with an official hash must match it, else it is refused. Downloads resume from a `.part`
+file; extraction is staged beside the target folder and moved in whole, so a crash never leaves
+half a folder. Not safe against two processes fetching the same file at the same time.
+"""
+
+import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from tqdm import tqdm
+
+from itdr_pipeline.config import Settings
+from itdr_pipeline.errors import ChecksumError, ItdrError, RawDataError
+from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.registry import DatasetSpec
+
+_CHUNK = 1 << 16
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-\d+/(\d+|\*)$")
+
+
+def download(url: str, dest: Path, sha256: str, *, progress: bool = True, timeout: float = 60) -> Path:
+    """Fetch `url` into `dest`, resuming a previous `.part`; refuse it unless its sha256 matches."""
+    _check_url(url)
+    expected = sha256.lower()
+    if not _SHA256.match(expected):
+        raise ItdrError(f"invalid sha256 {sha256!r} for {url}: expected 64 hex digits")
+    if dest.is_file() and sha256_file(dest) == expected:
+        return dest  # already fetched and verified
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.is_file() else 0
+    if not _stream(url, part, offset, progress=progress, timeout=timeout):
+        # The server cannot continue this .part (416, or another range than asked for). Keep it
+        # if it is already complete (a crash between the last byte and the rename), else restart.
+        if not (part.is_file() and sha256_file(part) == expected):
+            part.unlink(missing_ok=True)
+            if not _stream(url, part, 0, progress=progress, timeout=timeout):
+                raise ItdrError(f"download failed: {url} answered a byte range that was not asked for")
+    actual = sha256_file(part)
+    if actual != expected:
+        part.unlink()  # a corrupt .part must not be resumed next time
+        raise ChecksumError(f"refused {url}: sha256 {actual} does not match the published {expected}")
+    os.replace(part, dest)
+    return dest
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ItdrError(f"refused {url!r}: only http:// and https:// URLs are downloaded")
+
+
+def _stream(url: str, part: Path, offset: int, *, progress: bool, timeout: float) -> bool:
+    """Write the response body to `part`, appending at `offset` on a 206; False if it cannot resume."""
+    # identity: a transparently decompressed body would not match the byte ranges we ask for.
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
+            if response.status_code == 416 and offset:
+                return False
+            if response.status_code >= 400:
+                raise ItdrError(f"download failed: {url} answered HTTP {response.status_code}")
+            if response.status_code == 206:
+                start, total = _content_range(url, response.headers.get("Content-Range", ""))
+                if start != offset:
+                    return False
+            else:  # a 200 carries the whole file (e.g. a server that ignores Range): start over
+                start, length = 0, response.headers.get("Content-Length", "")
+                total = int(length) if length.isdigit() else None
+            _write_body(response, part, start, total, progress)
+    except requests.RequestException as exc:
+        # The .part is kept: the next call resumes from where this one stopped.
+        raise ItdrError(f"download failed: {url}: {type(exc).__name__}: {exc}") from exc
+    return True
+
+
+def _content_range(url: str, header: str) -> tuple[int, int | None]:
+    match = _CONTENT_RANGE.match(header.strip())
+    if match is None:
+        raise ItdrError(f"download failed: {url} answered 206 with a malformed Content-Range {header!r}")
+    total = match.group(2)
+    return int(match.group(1)), (int(total) if total.isdigit() else None)
+
+
+def _write_body(
+    response: requests.Response, part: Path, start: int, total: int | None, progress: bool
+) -> None:
+    bar = tqdm(
+        total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+        desc=part.name.removesuffix(".part"), disable=not progress or not sys.stderr.isatty(),
+    )
+    with bar, part.open("ab" if start else "wb") as handle:
+        for chunk in response.iter_content(chunk_size=_CHUNK):
+            handle.write(chunk)
+            bar.update(len(chunk))
+        handle.flush()
+        os.fsync(handle.fileno())  # the bytes are on disk before the rename makes them official
+
+
+def extract_zip(archive: Path, dest_dir: Path, strip_prefix: str = "") -> list[Path]:
+    """Unpack `archive`'s files under `strip_prefix` into `dest_dir` (replacing it); return them.
+
+    Members that would land outside `dest_dir` and symbolic links are refused, not skipped.
+    """
+    staging = _staging_dir(dest_dir)
+    try:
+        names = _extract_into(archive, staging, dest_dir, strip_prefix)
+        _move_into_place(staging, dest_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already after a successful move
+    return [dest_dir / name for name in names]
+
+
+def _staging_dir(dest_dir: Path) -> Path:
+    # Beside the target, on the same file system, so the final move is a rename.
+    dest_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.", suffix=".partial", dir=dest_dir.parent))
+
+
+def _move_into_place(staging: Path, dest_dir: Path) -> None:
+    # A rename cannot replace a non-empty folder: park the old one aside, swap, then delete it.
+    parked = None
+    if dest_dir.exists() or dest_dir.is_symlink():
+        parked = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.", suffix=".old", dir=dest_dir.parent))
+        os.replace(dest_dir, parked / dest_dir.name)
+    os.replace(staging, dest_dir)
+    if parked is not None:
+        shutil.rmtree(parked, ignore_errors=True)
+
+
+def _extract_into(archive: Path, root: Path, dest_dir: Path, strip_prefix: str) -> list[str]:
+    """Write the archive's files under `strip_prefix` into the existing folder `root`."""
+    if not archive.is_file():
+        raise RawDataError(f"{archive}: archive not found")
+    prefix = strip_prefix.strip("/") + "/" if strip_prefix.strip("/") else ""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            plan = _plan_members(archive, zf.infolist(), prefix, dest_dir)
+            for info, rel in plan:
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)  # raises BadZipFile on a CRC mismatch
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise RawDataError(f"{archive}: corrupt, truncated or unsupported zip ({exc})") from exc
+    return [rel for _, rel in plan]
+
+
+def _plan_members(
+    archive: Path, infos: list[zipfile.ZipInfo], prefix: str, dest_dir: Path
+) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Check every member before anything is written; map the wanted ones to relative paths."""
+    plan = []
+    for info in infos:
+        name = info.filename.replace("\\", "/")  # Windows-made archives may use backslashes
+        parts = name.split("/")
+        # Strict on purpose: any `..`, absolute path or drive letter is refused, even if harmless.
+        if name.startswith("/") or ".." in parts or ":" in parts[0]:
+            raise RawDataError(f"{archive}: refused member {info.filename!r}: its path escapes {dest_dir}")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise RawDataError(f"{archive}: refused member {info.filename!r}: symbolic links are refused")
+        if info.is_dir() or not name.startswith(prefix):
+            continue  # folders follow from their files; members outside the prefix are not ours
+        rel = "/".join(p for p in name[len(prefix):].split("/") if p not in ("", "."))
+        if rel:
+            plan.append((info, rel))
+    if not plan:
+        raise RawDataError(f"{archive}: no files under {prefix or '/'!r}")
+    return plan
+
+
+def fetch_dataset(spec: DatasetSpec, settings: Settings, *, progress: bool = True) -> Path:
+    """Download, verify and unpack `spec`'s official archives into the raw cache; return the folder.
+
+    Extracted files are checked against the official per-file hashes before they are moved in,
+    so a refused download never replaces (or creates) `cache/raw/<id>`.
+    """
+    if not spec.downloads:
+        raise ItdrError(f"{spec.id} has no official download; place its files under ITDR_RAW_DIR/{spec.id}")
+    archives = []
+    for d in spec.downloads:
+        if Path(d.filename).name != d.filename or d.filename in ("", ".", ".."):
+            raise ItdrError(f"{spec.id}: download filename {d.filename!r} must be a plain file name")
+        dest = settings.cache / "downloads" / d.filename
+        archives.append((download(d.url, dest, d.sha256, progress=progress), d.strip_prefix))
+    folder = settings.cache / "raw" / spec.id
+    staging = _staging_dir(folder)
+    try:
+        for archive, strip_prefix in archives:
+            _extract_into(archive, staging, folder, strip_prefix)
+        _verify_official(spec, staging)
+        _move_into_place(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # a refused extraction is removed here
+    return folder
+
+
+def _verify_official(spec: DatasetSpec, folder: Path) -> None:
+    # Downloaded files must be the official ones; only local files may differ (see raw.py).
+    for raw in spec.files:
+        path = folder / raw.name
+        if not path.is_file():
+            if raw.required:
+                raise RawDataError(f"{spec.id}: required file {raw.name} is not in the official download")
+            continue
+        if raw.sha256 is None:
+            continue
+        actual = sha256_file(path)
+        if actual != raw.sha256:
+            raise ChecksumError(
+                f"refused {spec.id}/{raw.name} from the download: "
+                f"sha256 {actual} does not match the official {raw.sha256}"
+            )

@@ -1,0 +1,64 @@
+"""Shared fixtures. Real-data tests read ../shared/data/raw and FAIL (never skip) when it is missing."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from itdr_pipeline.config import Settings
+from itdr_pipeline.ingest import ingest_dataset
+from itdr_pipeline.registry import get_dataset
+from itdr_pipeline.warehouse import connect
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
+ITDR = Path(sys.executable).with_name("itdr")
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def shared_dataset(name: str) -> Path:
+    folder = SHARED_RAW / name
+    if not folder.is_dir():
+        pytest.fail(f"real data missing: {folder} (tests need ../shared/data/raw beside the checkout)")
+    return folder
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A fresh ITDR_HOME with the real raw folder configured."""
+    shared_dataset("ml-100k")
+    monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITDR_RAW_DIR", str(SHARED_RAW))
+    return Settings.from_env().ensure()
+
+
+@pytest.fixture
+def raw_copy(tmp_path: Path) -> Path:
+    """A writable copy of the ml-100k files to corrupt: returns the folder holding `ml-100k/`."""
+    dest = tmp_path / "raw" / "ml-100k"
+    dest.mkdir(parents=True)
+    for name in ("u.data", "u.item", "u.user", "u.genre"):
+        shutil.copy(shared_dataset("ml-100k") / name, dest / name)
+    return dest.parent
+
+
+@pytest.fixture(scope="session")
+def ml100k(tmp_path_factory: pytest.TempPathFactory):
+    """One warehouse with real ml-100k ingested, shared by read-only tests."""
+    settings = Settings(home=tmp_path_factory.mktemp("ml100k"), raw_dir=shared_dataset("ml-100k").parent).ensure()
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, get_dataset("ml-100k"), settings)
+        yield con, report
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the installed `itdr` console script as a user would."""
+    result = subprocess.run([str(ITDR), *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+                            timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"itdr {' '.join(args)} failed: {result.stderr}")
+    return result

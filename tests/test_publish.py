@@ -1,0 +1,110 @@
+"""Versioned, immutable publishing through the real Dagster job (in-process, temp ITDR_HOME)."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from assets.runner import materialize
+from itdr_pipeline import publish as publish_mod
+from itdr_pipeline.config import Settings
+from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.query import run_query
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _run(settings: Settings, *datasets: str):
+    outcomes = materialize(settings, list(datasets), [])
+    assert all(o.success for o in outcomes), [o.reason for o in outcomes]
+    return outcomes
+
+
+def test_same_input_same_version_same_bytes(tmp_path, home):
+    first = _run(home, "ml-100k")[0].metadata["published_splits"]
+    other = Settings(home=tmp_path / "other", raw_dir=home.raw_dir).ensure()
+    second = _run(other, "ml-100k")[0].metadata["published_splits"]
+    assert first["version"] == second["version"] and first["version"].startswith("ml-100k-")
+    assert _tree(home.published / first["version"]) == _tree(other.published / second["version"])
+    manifest = json.loads((home.published / first["version"] / "manifest.json").read_text())
+    assert {s["file"]: s["status"] for s in manifest["sources"]}["u.data"] == "official"
+    rows = {(f["profile"], f["split"]): f["rows"] for f in manifest["files"]}
+    assert rows[("tallrec", "train")] == 8000 and rows[("tallrec", "test")] == 1000
+    table = pq.read_table(home.published / first["version"] / "data/preference-tallrec/test-00000-of-00001.parquet")
+    assert table.column_names[:5] == ["version", "dataset", "task", "profile", "split"]
+    assert table.column("version").to_pylist() == [first["version"]] * 1000
+
+
+def test_rerun_is_a_noop_and_changed_input_is_a_new_version(raw_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITDR_RAW_DIR", str(raw_copy))
+    settings = Settings.from_env().ensure()
+    v1 = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    before = _tree(settings.published)
+    again = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    assert again["version"] == v1["version"] and again["newly_written"] is False
+    assert _tree(settings.published) == before
+    data = raw_copy / "ml-100k" / "u.data"
+    data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t4\t881250949", 1))
+    v2 = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    assert v2["version"] != v1["version"]
+    after = _tree(settings.published)
+    assert {k: v for k, v in after.items() if k.startswith(v1["version"])} == before  # old version untouched
+    latest = run_query(settings, "SELECT DISTINCT version FROM instructions")[1]
+    assert latest == [(v2["version"],)]
+
+
+def test_failed_run_leaves_published_versions_untouched(raw_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITDR_RAW_DIR", str(raw_copy))
+    settings = Settings.from_env().ensure()
+    good = _run(settings, "ml-100k")[0].metadata["published_splits"]["version"]
+    before = _tree(settings.published)
+    data = raw_copy / "ml-100k" / "u.data"
+    data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t9\t881250949", 1))
+    [outcome] = materialize(settings, ["ml-100k"], [])
+    assert not outcome.success
+    assert "check interactions:contract failed" in outcome.reason and "rating_in_scale" in outcome.reason
+    assert "9.0" in outcome.reason
+    assert _tree(settings.published) == before
+    assert run_query(settings, "SELECT DISTINCT version FROM instructions")[1] == [(good,)]
+
+
+def test_a_crash_mid_publish_leaves_no_half_version(home, monkeypatch):
+    calls = {"n": 0}
+    real = publish_mod._write_config
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publish_mod, "_write_config", crash_on_second)
+    [outcome] = materialize(home, ["demo"], [])
+    assert not outcome.success and "disk full (simulated)" in outcome.reason
+    assert list(home.published.iterdir()) == []
+
+
+def test_asset_metadata_reports_rows_schema_preview(home):
+    from dagster import DagsterInstance
+
+    _run(home, "demo")
+    with DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(__import__("dagster").AssetKey("interactions"))
+    meta = event.asset_materialization.metadata
+    assert meta["dagster/row_count"].value == 14287
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == ["dataset", "user_id", "item_id"]
+    assert meta["preview"].value.startswith("| user_id | item_id |")
+    assert meta["source/u.data"].value.endswith("(unverified)")
+
+
+@pytest.mark.parametrize("sql", ["COPY (SELECT 1) TO '/tmp/x.csv'", "DELETE FROM users", "ATTACH 'x.db'",
+                                 "SELECT 1; SELECT 2", "SELECT * FROM read_csv('/etc/passwd')"])
+def test_query_is_read_only(home, sql):
+    _run(home, "demo")
+    with pytest.raises(Exception, match="read-only|exactly one|query failed"):
+        run_query(home, sql)

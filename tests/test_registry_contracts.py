@@ -1,0 +1,57 @@
+import pytest
+
+from data_contracts import CONTRACT_NAMES, load_contract
+from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.registry import REGISTRY, get_dataset, parse_dataset_list
+from itdr_pipeline.templates import load_task_templates, templates_for
+
+
+def test_registry_ids_are_valid_and_lookup_works():
+    assert list(REGISTRY) == ["demo", "ml-100k"]
+    spec = get_dataset("ml-100k")
+    assert spec.file("u.data").sha256 == "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"
+    assert spec.downloads[0].url.endswith("ml-100k.zip")
+    assert get_dataset("demo").synthetic
+
+
+@pytest.mark.parametrize("bad", ["../etc", "ML-100K", "ml_100k/..", "", "a" * 80, "ml 100k"])
+def test_malformed_ids_are_refused_before_touching_paths(bad):
+    with pytest.raises(ItdrError, match="invalid dataset id"):
+        get_dataset(bad)
+
+
+def test_unknown_id_lists_known_ones():
+    with pytest.raises(ItdrError, match="known: demo, ml-100k"):
+        get_dataset("ml-1b")
+
+
+def test_dataset_list_defaults_to_demo_and_dedupes():
+    assert parse_dataset_list(None) == ["demo"]
+    assert parse_dataset_list("ml-100k, demo,ml-100k") == ["ml-100k", "demo"]
+
+
+def test_contracts_give_ddl_schema_and_resolved_expectations():
+    assert set(CONTRACT_NAMES) == {"users", "items", "interactions", "rejected_rows"}
+    inter = load_contract("interactions")
+    assert "rating DOUBLE" in inter.ddl() and "user_id VARCHAR NOT NULL" in inter.ddl()
+    resolved = {e.id: e for e in inter.resolved({"rating_min": 0.5, "rating_max": 5.0})}
+    assert resolved["rating_in_scale"].args == {"min": 0.5, "max": 5.0}
+    assert resolved["user_id_not_null"].severity == "ERROR"
+    schema = load_contract("items").dagster_schema()
+    by_name = {c.name: c for c in schema.columns}
+    assert by_name["item_id"].constraints.unique and not by_name["genres"].constraints.unique
+    assert by_name["title"].type == "VARCHAR" and not by_name["title"].constraints.nullable
+
+
+def test_contract_parameters_must_be_supplied():
+    with pytest.raises(KeyError, match="rating_min"):
+        load_contract("interactions").resolved({})
+
+
+def test_templates_registry():
+    prefs = load_task_templates("preference")
+    assert len({t.id for t in prefs}) == len(prefs) >= 4
+    assert [t.id for t in templates_for("preference", "tallrec")] == ["preference-tallrec"]
+    temporal = templates_for("preference", "temporal")
+    assert len(temporal) == 2 and not any(t.held_out for t in temporal)
+    assert len(templates_for("preference", "temporal", include_held_out=True)) == 3

@@ -1,0 +1,45 @@
+import pytest
+
+from data_contracts import load_contract
+from itdr_pipeline.config import Settings
+from itdr_pipeline.errors import ContractError
+from itdr_pipeline.ingest import ingest_dataset
+from itdr_pipeline.registry import get_dataset
+from itdr_pipeline.validation import raise_on_errors, validate_table
+from itdr_pipeline.warehouse import connect
+
+
+def test_real_ml100k_passes_every_contract(ml100k):
+    con, _ = ml100k
+    spec = get_dataset("ml-100k")
+    for name in ("users", "items", "interactions"):
+        outcomes = validate_table(con, load_contract(name), spec)
+        assert outcomes and all(o.success for o in outcomes), [o.message for o in outcomes if not o.success]
+
+
+def test_rating_of_9_is_blocked_with_a_clear_message(raw_copy, tmp_path):
+    data = raw_copy / "ml-100k" / "u.data"
+    data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t9\t881250949", 1))
+    settings = Settings(home=tmp_path / "home", raw_dir=raw_copy).ensure()
+    with connect(settings.warehouse) as con:
+        ingest_dataset(con, get_dataset("ml-100k"), settings)
+        outcomes = validate_table(con, load_contract("interactions"), get_dataset("ml-100k"))
+    failed = [o for o in outcomes if not o.success]
+    assert [o.expectation.id for o in failed] == ["rating_in_scale"]
+    assert failed[0].unexpected_count == 1 and failed[0].examples == (9.0,)
+    with pytest.raises(ContractError) as err:
+        raise_on_errors(outcomes)
+    message = str(err.value)
+    for part in ("interactions.rating", "rating_in_scale", "between(rating; max=5.0, min=1.0)", "9.0", "1 of 100000"):
+        assert part in message
+
+
+def test_unknown_item_reference_is_an_error(raw_copy, tmp_path):
+    data = raw_copy / "ml-100k" / "u.data"
+    data.write_text(data.read_text() + "1\t99999\t4\t881250949\n")
+    settings = Settings(home=tmp_path / "home", raw_dir=raw_copy).ensure()
+    with connect(settings.warehouse) as con:
+        ingest_dataset(con, get_dataset("ml-100k"), settings)
+        outcomes = validate_table(con, load_contract("interactions"), get_dataset("ml-100k"))
+    bad = {o.expectation.id: o for o in outcomes if not o.success}
+    assert set(bad) == {"item_is_known"} and bad["item_is_known"].examples == ("99999",)
