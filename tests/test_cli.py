@@ -1,0 +1,61 @@
+"""The `itdr` console script, run as a user runs it (subprocess, temp ITDR_HOME)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO, SHARED_RAW, run_cli
+
+
+def test_datasets_lists_ids_first(home):
+    out = run_cli("datasets", check=True).stdout.splitlines()
+    assert [line.split("\t")[0] for line in out] == ["demo", "ml-100k"]
+    assert "synthetic" in out[0].lower() and f"present: {SHARED_RAW / 'ml-100k'}" in out[1]
+
+
+def test_materialize_demo_then_query_and_export(home, tmp_path):
+    done = run_cli("materialize", check=True)
+    assert "demo [SYNTHETIC demo data]: published demo-" in done.stdout and "itdr ui" in done.stdout
+    q = run_cli("query", "SELECT profile, split, count(*) AS n FROM instructions GROUP BY ALL ORDER BY ALL", check=True)
+    lines = q.stdout.splitlines()
+    assert lines[0] == "profile\tsplit\tn" and "tallrec\ttrain\t8000" in lines and "temporal\ttest\t858" in lines
+    out = tmp_path / "alpaca"
+    run_cli("export", "--dataset", "demo", "--task", "preference", "--profile", "tallrec", "--format", "alpaca",
+            "--out", str(out), check=True)
+    train = json.loads((out / "train.json").read_text())
+    assert len(train) == 8000 and set(train[0]) == {"instruction", "input", "output"}
+    assert [len(json.loads((out / f"{s}.json").read_text())) for s in ("valid", "test")] == [1000, 1000]
+
+
+def _one_line_failure(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_failures_are_one_line_and_non_zero(home, tmp_path):
+    assert "invalid dataset id '../x'" in _one_line_failure(run_cli("materialize", "--datasets", "../x"))
+    assert "unknown task(s) ['rp']" in _one_line_failure(run_cli("materialize", "--tasks", "rp"))
+    assert "read-only" in _one_line_failure(run_cli("query", "DROP TABLE users"))
+    assert "no warehouse" in _one_line_failure(run_cli("query", "SELECT 1"))
+    assert "nothing published yet" in _one_line_failure(
+        run_cli("export", "--dataset", "demo", "--task", "preference", "--out", str(tmp_path / "x")))
+
+
+def test_materialize_reports_a_contract_failure(raw_copy, tmp_path):
+    data = raw_copy / "ml-100k" / "u.data"
+    data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t9\t881250949", 1))
+    env = {"ITDR_HOME": str(tmp_path / "home"), "ITDR_RAW_DIR": str(raw_copy)}
+    line = _one_line_failure(run_cli("materialize", "--datasets", "ml-100k", env=env))
+    assert line.startswith("error: ml-100k: check interactions:contract failed")
+    assert "rating_in_scale" in line and "offending values: 9.0" in line
+
+
+def test_dagster_definitions_validate(home):
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "All code locations passed validation" in result.stderr + result.stdout
