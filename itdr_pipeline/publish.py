@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from itdr_pipeline import __version__
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
-from itdr_pipeline.hashing import canonical_json, sha256_file, sha256_json
+from itdr_pipeline.hashing import sha256_file, sha256_json
 
 # Bump when rendering or publishing logic changes output bytes for the same inputs.
 CODE_VERSION = f"{__version__}+render.1"
@@ -157,10 +157,6 @@ def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     if files:
         listing = ", ".join(_sql_str(f) for f in sorted(files))
         con.execute(f"CREATE OR REPLACE VIEW instructions AS SELECT * FROM read_parquet([{listing}], union_by_name = true)")
-
-
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    return sha256_json(json.loads(canonical_json(manifest)))
 
 
 def read_split(version_dir: Path, task: str, profile: str, split: str) -> pa.Table:

@@ -45,8 +45,7 @@ def ingest_ml100k(
     for stats in reads:
         check_reject_share(stats, dataset, max_reject_share)
 
-    genre_list = ", ".join(f"CASE WHEN g{i} THEN ${i + 1} END" for i in range(len(genres)))
-    _create_items(con, dataset, genres, genre_list)
+    _create_items(con, dataset, genres)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE new_users AS
            SELECT ?::VARCHAR AS dataset, user_id::VARCHAR AS user_id, age, gender, occupation, zip_code
@@ -64,8 +63,10 @@ def ingest_ml100k(
     return replace_partition(con, dataset, rejected, {s.file: s.rows for s in reads})
 
 
-def _create_items(con: duckdb.DuckDBPyConnection, dataset: str, genres: list[str], genre_list: str) -> None:
-    # Genre names come from u.genre and are bound as parameters $1..$N; the dataset id is $N+1.
+def _create_items(con: duckdb.DuckDBPyConnection, dataset: str, genres: list[str]) -> None:
+    # One 0/1 flag column per genre; the names come from u.genre, bound as parameters $1..$N
+    # (the dataset id is $N+1).
+    genre_list = ", ".join(f"CASE WHEN g{i} THEN ${i + 1} END" for i in range(len(genres)))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE new_items AS
             SELECT ${len(genres) + 1}::VARCHAR AS dataset, item_id::VARCHAR AS item_id, title,
