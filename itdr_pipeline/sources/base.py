@@ -28,7 +28,10 @@ class IngestResult:
 def replace_partition(
     con: duckdb.DuckDBPyConnection, dataset: str, rejected: list[Rejected], file_rows: dict[str, int]
 ) -> IngestResult:
-    """Swap the dataset's rows in every canonical table for the staged `new_<table>` rows, atomically.
+    """Swap the dataset's rows in every canonical table for the `new_<table>` staging views
+    (canonical columns less `dataset`), atomically.
+
+    The views read the staging tables directly, so each row is written once, in file order.
 
     Re-materializing a partition therefore replaces it; a failure rolls back to the old rows.
     """
@@ -37,7 +40,7 @@ def replace_partition(
     try:
         for table in CANONICAL:
             con.execute(f"DELETE FROM {table} WHERE dataset = ?", [dataset])
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM new_{table}")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS dataset, * FROM new_{table}", [dataset])
             counts[table] = con.execute(f"SELECT count(*) FROM new_{table}").fetchone()[0]
         con.execute("DELETE FROM rejected_rows WHERE dataset = ?", [dataset])
         if rejected:
@@ -54,5 +57,5 @@ def replace_partition(
         con.execute("ROLLBACK")
         raise
     for table in CANONICAL:
-        con.execute(f"DROP TABLE IF EXISTS new_{table}")
+        con.execute(f"DROP VIEW IF EXISTS new_{table}")
     return IngestResult(dataset, counts, file_rows, rejected)

@@ -45,33 +45,26 @@ def ingest_ml100k(
     for stats in reads:
         check_reject_share(stats, dataset, max_reject_share)
 
-    _create_items(con, dataset, genres)
+    # Staging views (no copies): the dataset id is bound when replace_partition inserts them.
+    genre_list = ", ".join(f"CASE WHEN g{i} THEN (SELECT name FROM stg_genre WHERE idx = {i}) END"
+                           for i in range(len(genres)))
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE new_users AS
-           SELECT ?::VARCHAR AS dataset, user_id::VARCHAR AS user_id, age, gender, occupation, zip_code
-           FROM stg_user ORDER BY rowid""",
-        [dataset],
+        f"""CREATE OR REPLACE TEMP VIEW new_items AS
+            SELECT item_id::VARCHAR AS item_id, title,
+                   list_filter([{genre_list}], lambda g: g IS NOT NULL)::VARCHAR[] AS genres,
+                   release_date, nullif(url, '') AS url
+            FROM stg_item"""
     )
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE new_interactions AS
-           SELECT ?::VARCHAR AS dataset, user_id::VARCHAR AS user_id, item_id::VARCHAR AS item_id,
-                  rating::DOUBLE AS rating, make_timestamp(ts * 1000000) AS ts, rowid AS src_row
-           FROM stg_data ORDER BY rowid""",
-        [dataset],
+        """CREATE OR REPLACE TEMP VIEW new_users AS
+           SELECT user_id::VARCHAR AS user_id, age, gender, occupation, zip_code FROM stg_user"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP VIEW new_interactions AS
+           SELECT user_id::VARCHAR AS user_id, item_id::VARCHAR AS item_id, rating::DOUBLE AS rating,
+                  make_timestamp(ts * 1000000) AS ts, rowid AS src_row
+           FROM stg_data"""
     )
     rejected = [r for stats in reads for r in stats.rejected]
     return replace_partition(con, dataset, rejected, {s.file: s.rows for s in reads})
 
-
-def _create_items(con: duckdb.DuckDBPyConnection, dataset: str, genres: list[str]) -> None:
-    # One 0/1 flag column per genre; the names come from u.genre, bound as parameters $1..$N
-    # (the dataset id is $N+1).
-    genre_list = ", ".join(f"CASE WHEN g{i} THEN ${i + 1} END" for i in range(len(genres)))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE new_items AS
-            SELECT ${len(genres) + 1}::VARCHAR AS dataset, item_id::VARCHAR AS item_id, title,
-                   list_filter([{genre_list}], lambda g: g IS NOT NULL)::VARCHAR[] AS genres,
-                   release_date, nullif(url, '') AS url
-            FROM stg_item ORDER BY rowid""",
-        [*genres, dataset],
-    )

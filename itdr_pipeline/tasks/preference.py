@@ -39,14 +39,28 @@ class PreferenceConfig:
         return asdict(self)
 
 
-def _sequence(con: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+def _tallrec_users(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, cfg: PreferenceConfig) -> None:
+    # Only users whose windows reach the last N matter; per-user counts find them with one
+    # GROUP BY, so the sequence (a sort of every interaction) is built for a handful of users.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE pref_seq AS
+        """CREATE OR REPLACE TEMP TABLE pref_users AS
+           WITH u AS (SELECT user_id, greatest(count(*) - $h, 0) AS windows, min(src_row) AS first_row
+                      FROM interactions WHERE dataset = $dataset GROUP BY user_id),
+           w AS (SELECT *, sum(windows) OVER (ORDER BY first_row DESC ROWS UNBOUNDED PRECEDING) AS from_end FROM u)
+           SELECT user_id FROM w WHERE windows > 0 AND from_end - windows < $n""",
+        {"h": cfg.history_len, "dataset": spec.id, "n": cfg.tallrec_records},
+    )
+
+
+def _sequence(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, only_selected_users: bool = False) -> None:
+    user_filter = "AND i.user_id IN (SELECT user_id FROM pref_users)" if only_selected_users else ""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pref_seq AS
            SELECT i.user_id, i.item_id, i.ts, i.rating > ? AS liked,
                   row_number() OVER (PARTITION BY i.user_id ORDER BY i.ts, i.src_row) - 1 AS pos,
                   count(*) OVER (PARTITION BY i.user_id) AS n,
                   min(i.src_row) OVER (PARTITION BY i.user_id) AS first_row
-           FROM interactions i WHERE i.dataset = ?""",
+           FROM interactions i WHERE i.dataset = ? {user_filter}""",
         [spec.like_threshold, spec.id],
     )
 
@@ -121,10 +135,12 @@ def render_preference(
     """Records for one profile, ordered by record_idx, in the instruction_records layout."""
     if profile not in PROFILES:
         raise ValueError(f"unknown preference profile {profile!r}; known: {PROFILES}")
-    _sequence(con, spec)
     if profile == "tallrec":
+        _tallrec_users(con, spec, cfg)
+        _sequence(con, spec, only_selected_users=True)
         _tallrec_targets(con, cfg)
     else:
+        _sequence(con, spec)
         _temporal_targets(con, cfg, spec.id)
     windows = _windows(con, spec, cfg.history_len).to_pylist()
     templates = templates_for(TASK, profile)
