@@ -117,6 +117,7 @@ def child_ours() -> dict:
         "rows": report.result.row_counts,
         "file_status": {f.file: f.status for f in report.files},
         "duckdb": duckdb.__version__,
+        "library_path": str(Path(preference.__file__).resolve().parents[2]),
     }
 
 
@@ -140,8 +141,10 @@ def child_reference(folder: Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Parent
 # ----------------------------------------------------------------------------------------------
-def run_child(kind: str, raw_dir: Path, workdir: Path) -> dict:
+def run_child(kind: str, raw_dir: Path, workdir: Path, library: Path | None = None) -> dict:
     env = dict(os.environ, PYTHONHASHSEED="0")
+    if library is not None:  # another checkout of the library (e.g. an older commit) goes first
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(library), env.get("PYTHONPATH")]))
     home = None
     if kind == "ours":
         home = Path(tempfile.mkdtemp(prefix="home-", dir=workdir))
@@ -184,8 +187,13 @@ def code_state() -> dict:
     paths = ["itdr_pipeline", "data_contracts"]
     diff = git("diff", "HEAD", "--", *paths)
     return {"commit": git("rev-parse", "HEAD").strip() or None,
+            "library_trees": {p: git("rev-parse", f"HEAD:{p}").strip() or None for p in paths},
             "uncommitted_library_changes": bool(diff),
             "library_diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff else None}
+
+
+def _library_changed(before: dict, after: dict) -> bool:
+    return any(before[k] != after[k] for k in ("library_trees", "library_diff_sha256"))
 
 
 def machine() -> dict:
@@ -226,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None,
                         help="use this existing MovieLens-100K-layout folder instead of generating data")
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/...)")
+    parser.add_argument("--library", type=Path, default=None,
+                        help="time the itdr_pipeline package found in this folder (e.g. an older commit, "
+                             "extracted with `git archive`) instead of the installed one")
     parser.add_argument("--child", choices=("ours", "reference"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -268,14 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(max(args.repeats, ref_repeats)):
         for kind, count in (("ours", args.repeats), ("reference", ref_repeats)):
             if i < count:
-                result = run_child(kind, raw_dir, workdir)
+                result = run_child(kind, raw_dir, workdir, args.library if kind == "ours" else None)
                 runs[kind].append(result)
                 print(f"{kind} run {i + 1}: {result['wall_s']:.2f} s wall, {result['peak_rss_mib']:,.0f} MiB peak, "
                       f"phases {json.dumps({k: round(v, 2) for k, v in result['phases_s'].items()})}",
                       file=sys.stderr)
 
     code = code_state()
-    if code != code_before:
+    if args.library is not None:
+        code = {"library": str(args.library.resolve())}
+    elif _library_changed(code_before, code):
         print("WARNING: the library changed while the benchmark ran; rerun for clean figures", file=sys.stderr)
         code["changed_during_run"] = True
     ours = summarize(runs["ours"])
@@ -283,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "ingest + tallrec preference rendering",
         "ratings": n_ratings, "seed": args.seed, "data": data_label,
         "command": "python bench/bench_ingest_render.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine(), "code": code, "duckdb": runs["ours"][0]["duckdb"],
+        "machine": machine(), "code": code, "library_path": runs["ours"][0]["library_path"],
+        "duckdb": runs["ours"][0]["duckdb"],
         "ingest_rows": runs["ours"][0]["rows"], "file_status": runs["ours"][0]["file_status"],
         "ours": ours, "reference": None,
     }
