@@ -1,5 +1,6 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 from duckdb import DuckDBPyConnection
@@ -22,8 +23,6 @@ class ItdrSettings(dg.ConfigurableResource):
     raw_dir: str | None = None
 
     def settings(self) -> Settings:
-        from pathlib import Path
-
         return Settings(home=Path(self.home), raw_dir=Path(self.raw_dir) if self.raw_dir else None).ensure()
 
 

@@ -13,6 +13,7 @@ import typer
 
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.raw import find_folder
 from itdr_pipeline.registry import REGISTRY, get_dataset, parse_dataset_list
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -32,8 +33,7 @@ def datasets() -> None:
         if spec.synthetic:
             status = "generated locally (synthetic)"
         else:
-            places = ([settings.raw_dir / spec.id] if settings.raw_dir else []) + [settings.cache / "raw" / spec.id]
-            found = next((p for p in places if p.is_dir()), None)
+            found = find_folder(spec, settings)
             status = f"present: {found}" if found else "missing (set ITDR_RAW_DIR or run `itdr fetch`)"
         typer.echo(f"{spec.id}\t{spec.name}\t{status}")
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ChecksumError, ItdrError, RawDataError
 from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.raw import inspect_files
 from itdr_pipeline.registry import DatasetSpec
 
 _CHUNK = 1 << 16
@@ -211,17 +212,9 @@ def fetch_dataset(spec: DatasetSpec, settings: Settings, *, progress: bool = Tru
 
 def _verify_official(spec: DatasetSpec, folder: Path) -> None:
     # Downloaded files must be the official ones; only local files may differ (see raw.py).
-    for raw in spec.files:
-        path = folder / raw.name
-        if not path.is_file():
-            if raw.required:
-                raise RawDataError(f"{spec.id}: required file {raw.name} is not in the official download")
-            continue
-        if raw.sha256 is None:
-            continue
-        actual = sha256_file(path)
-        if actual != raw.sha256:
+    for f in inspect_files(spec, folder):
+        if f.status == "modified":
             raise ChecksumError(
-                f"refused {spec.id}/{raw.name} from the download: "
-                f"sha256 {actual} does not match the official {raw.sha256}"
+                f"refused {spec.id}/{f.file} from the download: "
+                f"sha256 {f.sha256} does not match the official {f.official_sha256}"
             )

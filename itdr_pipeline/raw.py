@@ -29,19 +29,24 @@ class SourceFile:
         return "official" if self.sha256 == self.official_sha256 else "modified"
 
 
+def candidate_folders(spec: DatasetSpec, settings: Settings) -> list[Path]:
+    """Where a dataset's files are looked for, in order: ITDR_RAW_DIR/<id>, then the fetch cache."""
+    return ([settings.raw_dir / spec.id] if settings.raw_dir is not None else []) + [settings.cache / "raw" / spec.id]
+
+
+def find_folder(spec: DatasetSpec, settings: Settings) -> Path | None:
+    return next((p for p in candidate_folders(spec, settings) if p.is_dir()), None)
+
+
 def resolve_folder(spec: DatasetSpec, settings: Settings) -> Path:
     """Where this dataset's files are: ITDR_RAW_DIR/<id>, else the fetch cache, else an error."""
     if spec.synthetic:
         from itdr_pipeline.sources.demo import write_demo
 
         return write_demo(settings.cache / "raw" / spec.id)
-    candidates = []
-    if settings.raw_dir is not None:
-        candidates.append(settings.raw_dir / spec.id)
-    candidates.append(settings.cache / "raw" / spec.id)
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
+    if (folder := find_folder(spec, settings)) is not None:
+        return folder
+    candidates = candidate_folders(spec, settings)
     expected = ", ".join(f.name for f in spec.files if f.required)
     tried = " or ".join(str(c) for c in candidates)
     raise RawDataError(
