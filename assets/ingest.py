@@ -11,8 +11,9 @@ from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.validation import validate_table
 
-VALIDATED = ("users", "items", "interactions")
-_ORDER = {"users": "user_id", "items": "item_id", "interactions": "src_row", "rejected_rows": "file, line_no"}
+VALIDATED = ("users", "items", "interactions", "reviews")
+_ORDER = {"users": "user_id", "items": "item_id", "interactions": "src_row", "reviews": "src_row",
+          "rejected_rows": "file, line_no"}
 
 
 class IngestConfig(dg.Config):
@@ -38,7 +39,7 @@ class IngestConfig(dg.Config):
 )
 def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, itdr: ItdrSettings,
                      duckdb: DuckDBResource):
-    """Parse a dataset's official raw files into the canonical users, items and interactions tables."""
+    """Parse a dataset's official raw files into the canonical users, items, interactions and reviews tables."""
     spec = get_dataset(context.partition_key)
     settings = itdr.settings()
     with warehouse(duckdb) as con:
@@ -46,7 +47,11 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
         for f in report.modified_files:
             context.log.warning(f"{spec.id}: {f.file} differs from the official file (sha256 {f.sha256[:12]}...)")
         data_version = dg.DataVersion(sha256_json([(f.file, f.sha256) for f in report.files])[:16])
-        lineage = {f"source/{f.file}": f"{f.sha256} ({f.status})" for f in report.files}
+        lineage: dict[str, str] = {f"source/{f.file}": f"{f.sha256} ({f.status})" for f in report.files}
+        for note in report.result.absent:  # e.g. ml-1m without ratings.dat: users and items only
+            context.log.warning(f"{spec.id}: {note}")
+        if report.result.absent:
+            lineage["absent"] = "; ".join(report.result.absent)
         for name in VALIDATED:
             outcomes = validate_table(con, load_contract(name), spec)
             failed = [o for o in outcomes if not o.success]

@@ -1,6 +1,12 @@
-"""Write N seeded SYNTHETIC ratings in MovieLens-100K's exact file layout, for benchmarks.
+"""Write N seeded SYNTHETIC ratings in a MovieLens file layout (100K's or ml-latest's), for benchmarks.
 
     python bench/gen_movielens.py --ratings 10000000 --out /tmp/ml-10m/ml-100k --seed 0
+    python bench/gen_movielens.py --layout latest --ratings 32000000 --out /tmp/ml32/ml-32m
+
+`--layout latest` writes ML-32M's layout: `ratings.csv` (header `userId,movieId,rating,timestamp`,
+ratings 0.5-5.0 in half stars written like `3.5`), `movies.csv` (`movieId,title,genres`, '"'-quoted
+titles with commas, '|'-joined genres), with ML-32M's proportions (N // 160 users, about N // 365
+movies: 200,000 users and 87,671 movies at 32M). Otherwise the ml-100k layout:
 
 Files (as in ml-100k: no header, LF line endings):
 - `u.data`  user<TAB>item<TAB>rating<TAB>unix_ts, rows in random order (not grouped, not sorted);
@@ -22,6 +28,8 @@ Same N and seed -> the same bytes.
 """
 
 import argparse
+import csv
+import io
 import sys
 import tempfile
 import time
@@ -31,7 +39,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-GENERATOR_VERSION = "bench-ml-v1"
+GENERATOR_VERSION = "bench-ml-v2"
+LAYOUTS = ("100k", "latest")
+LATEST_GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama",
+                 "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+                 "War", "Western")
+_HALF_STARS = pa.array([f"{k / 2:.1f}" for k in range(11)])  # index = 2 * rating
 CHUNK_ROWS = 1_000_000
 MIN_PER_USER = 20
 GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -47,10 +60,12 @@ _T0 = 874_724_710  # ml-100k era (Sep 1997)
 _ROW = np.dtype([("user", "<i4"), ("item", "<i4"), ("rating", "i1"), ("ts", "<i8")])
 
 
-def sizes(n_ratings: int) -> tuple[int, int]:
+def sizes(n_ratings: int, layout: str = "100k") -> tuple[int, int]:
     """(users, items) for N ratings. Items is prime so any stride 1..items-1 walks all items."""
-    n_users = max(1, n_ratings // 100)
-    n_items = _next_prime(n_ratings // 1000 + 1682)
+    if layout == "latest":  # ML-32M: 200,948 users and 87,585 movies for 32,000,204 ratings
+        n_users, n_items = max(1, n_ratings // 160), _next_prime(n_ratings // 365 + 1)
+    else:
+        n_users, n_items = max(1, n_ratings // 100), _next_prime(n_ratings // 1000 + 1682)
     if n_users * MIN_PER_USER > n_ratings:
         raise ValueError(f"--ratings must be at least {MIN_PER_USER * 100} (every user needs {MIN_PER_USER})")
     return n_users, n_items
@@ -76,7 +91,7 @@ def _per_user_counts(rng: np.random.Generator, n_ratings: int, n_users: int, cap
 
 
 def _chunk_rows(rng: np.random.Generator, first_user: int, counts: np.ndarray, n_items: int,
-                quality: np.ndarray) -> np.ndarray:
+                quality: np.ndarray, half_stars: bool = False) -> np.ndarray:
     """Rows for users first_user .. first_user + len(counts) - 1 (0-based), grouped by user, in time order."""
     n_users, total = counts.size, int(counts.sum())
     owner = np.repeat(np.arange(n_users), counts)
@@ -98,13 +113,14 @@ def _chunk_rows(rng: np.random.Generator, first_user: int, counts: np.ndarray, n
     rows = np.empty(total, _ROW)
     rows["user"] = first_user + owner + 1
     rows["item"] = item + 1
-    rows["rating"] = np.clip(np.rint(score), 1, 5)
+    rows["rating"] = np.clip(np.rint(score), 1, 5) if not half_stars else np.clip(np.rint(score * 2), 1, 10)
     rows["ts"] = ts
     return rows
 
 
 def _write_data(rng: np.random.Generator, path: Path, counts: np.ndarray, n_items: int,
-                quality: np.ndarray) -> None:
+                quality: np.ndarray, layout: str = "100k") -> None:
+    latest = layout == "latest"  # rating column holds 2 x stars
     n_ratings = int(counts.sum())
     n_buckets = max(1, -(-n_ratings // CHUNK_ROWS))
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".buckets-") as tmp:
@@ -115,7 +131,7 @@ def _write_data(rng: np.random.Generator, path: Path, counts: np.ndarray, n_item
             while first < counts.size:
                 # Users whose ratings fit in about CHUNK_ROWS rows (at least one user).
                 last = max(first + 1, int(np.searchsorted(ends, ends[first] - counts[first] + CHUNK_ROWS)))
-                rows = _chunk_rows(rng, first, counts[first:last], n_items, quality)
+                rows = _chunk_rows(rng, first, counts[first:last], n_items, quality, half_stars=latest)
                 where = rng.integers(0, n_buckets, rows.size)
                 order = np.argsort(where, kind="stable")
                 bounds = np.searchsorted(where[order], np.arange(n_buckets + 1))
@@ -125,14 +141,19 @@ def _write_data(rng: np.random.Generator, path: Path, counts: np.ndarray, n_item
         finally:
             for handle in buckets:
                 handle.close()
-        options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+        options = pacsv.WriteOptions(include_header=False, delimiter="," if latest else "\t", quoting_style="none")
         tmp_out = path.with_name(f".{path.name}.tmp")
-        schema = pa.schema([(n, pa.int64()) for n in _ROW.names])
-        with pacsv.CSVWriter(tmp_out, schema, write_options=options) as writer:
+        tmp_out.write_text("userId,movieId,rating,timestamp\n" if latest else "")  # unquoted, as GroupLens writes it
+        names = ("userId", "movieId", "rating", "timestamp") if latest else _ROW.names
+        schema = pa.schema([(n, pa.string() if latest and n == "rating" else pa.int64()) for n in names])
+        with open(tmp_out, "ab") as sink, pacsv.CSVWriter(sink, schema, write_options=options) as writer:
             for b in range(n_buckets):
                 rows = np.fromfile(Path(tmp) / f"{b}.bin", _ROW)
                 rows = rows[rng.permutation(rows.size)]
-                writer.write_table(pa.table({n: rows[n].astype(np.int64) for n in _ROW.names}))
+                cols = [rows[n].astype(np.int64) for n in _ROW.names]
+                if latest:
+                    cols[2] = _HALF_STARS.take(pa.array(cols[2]))
+                writer.write_table(pa.table(dict(zip(names, cols, strict=True)), schema=schema))
         tmp_out.replace(path)
 
 
@@ -159,18 +180,38 @@ def _users(rng: np.random.Generator, n_users: int) -> list[str]:
             for u in range(n_users)]
 
 
-def generate(n_ratings: int, out: Path, seed: int = 0) -> Path:
-    """Write the four files into `out`; skipped when the same N, seed and generator are already there."""
+def _movies_csv(rng: np.random.Generator, n_items: int) -> str:
+    years = rng.integers(1930, 2024, n_items)
+    words = rng.integers(0, len(_WORDS), (n_items, 2))
+    flags = rng.random((n_items, len(LATEST_GENRES))) < 0.12
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")  # quotes only fields with commas, as GroupLens does
+    writer.writerow(["movieId", "title", "genres"])
+    for i in range(n_items):
+        title = f"Synthetic {_WORDS[words[i, 0]]}{', The' if i % 7 == 0 else ''} {_WORDS[words[i, 1]]} {i + 1} ({years[i]})"
+        genres = "|".join(g for g, f in zip(LATEST_GENRES, flags[i], strict=True) if f) or "(no genres listed)"
+        writer.writerow([i + 1, title, genres])
+    return out.getvalue()
+
+
+def generate(n_ratings: int, out: Path, seed: int = 0, layout: str = "100k") -> Path:
+    """Write the layout's files into `out`; skipped when the same N, seed, layout and generator are there."""
     stamp = out / ".generator"
-    tag = f"{GENERATOR_VERSION} ratings={n_ratings} seed={seed}\n"
+    tag = f"{GENERATOR_VERSION} layout={layout} ratings={n_ratings} seed={seed}\n"
     if stamp.is_file() and stamp.read_text() == tag:
         return out
     out.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
-    n_users, n_items = sizes(n_ratings)
+    n_users, n_items = sizes(n_ratings, layout)
     rng = np.random.default_rng(seed)
     quality = rng.normal(0.0, 0.6, n_items)
     counts = _per_user_counts(rng, n_ratings, n_users, cap=n_items)
+    if layout == "latest":
+        (out / ".movies.csv.tmp").write_text(_movies_csv(rng, n_items), encoding="utf-8")
+        (out / ".movies.csv.tmp").replace(out / "movies.csv")
+        _write_data(rng, out / "ratings.csv", counts, n_items, quality, layout)
+        stamp.write_text(tag)
+        return out
     small = {
         "u.item": ("\n".join(_items(rng, n_items)) + "\n", "latin-1"),
         "u.user": ("\n".join(_users(rng, n_users)) + "\n", "ascii"),
@@ -188,12 +229,13 @@ def generate(n_ratings: int, out: Path, seed: int = 0) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratings", type=int, default=10_000_000, help="number of ratings (rows of u.data)")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write u.data, u.item, u.user, u.genre")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write the dataset's files into")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layout", choices=LAYOUTS, default="100k", help="100k: u.data & co; latest: ratings.csv")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    generate(args.ratings, args.out, args.seed)
-    n_users, n_items = sizes(args.ratings)
+    generate(args.ratings, args.out, args.seed, args.layout)
+    n_users, n_items = sizes(args.ratings, args.layout)
     print(f"{args.ratings:,} ratings, {n_users:,} users, {n_items:,} items -> {args.out} "
           f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 CONTRACT_DIR = Path(__file__).resolve().parent
-CONTRACT_NAMES = ("users", "items", "interactions", "rejected_rows")
+CONTRACT_NAMES = ("users", "items", "interactions", "reviews", "rejected_rows")
 SEVERITIES = ("ERROR", "WARN")
 EXPECTATION_TYPES = ("not_null", "between", "unique", "in_set", "regex", "references")
 _PARAM = re.compile(r"^\$\{([a-z_]+)\}$")
@@ -65,14 +65,17 @@ class Contract:
         )
         return f"CREATE TABLE IF NOT EXISTS {self.table} (\n  {cols}\n)"
 
-    def resolved(self, params: dict[str, Any]) -> list[Expectation]:
-        """Expectations with `${param}` values filled in, plus not-null checks from the columns."""
+    def resolved(self, params: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> list[Expectation]:
+        """Expectations with `${param}` values filled in, plus not-null checks from the columns and
+        `extra` source-specific expectations (same shape as in the YAML, from the registry)."""
         out = [
             Expectation(id=f"{c.name}_not_null", type="not_null", severity="ERROR", columns=(c.name,))
             for c in self.columns
             if not c.nullable and c.name != "dataset"
         ]
-        for exp in self.expectations:
+        names = set(self.column_names)
+        added = tuple(_parse_expectation(self.table, dict(e), names) for e in extra or [])
+        for exp in (*self.expectations, *added):
             args = {k: _fill(v, params, self.table, exp.id) for k, v in exp.args.items()}
             out.append(Expectation(exp.id, exp.type, exp.severity, exp.columns, args))
         return out

@@ -14,7 +14,7 @@ import typer
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.raw import find_folder
-from itdr_pipeline.registry import REGISTRY, get_dataset, parse_dataset_list
+from itdr_pipeline.registry import LABEL_RULES, REGISTRY, get_category, get_dataset, parse_dataset_list
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Public recommendation data -> versioned instruction-tuning data (Dagster + DuckDB).")
@@ -26,16 +26,44 @@ def _fail(message: str) -> None:
 
 
 @app.command()
-def datasets() -> None:
-    """List registry ids, one per line: id, then name and whether the raw files are present."""
+def datasets(
+    dataset: Annotated[str | None, typer.Argument(help="Show one dataset's details: files, checksums, terms.")] = None,
+) -> None:
+    """List registry ids (id, name, whether the raw files are present), or one dataset in detail."""
     settings = Settings.from_env()
-    for spec in REGISTRY.values():
-        if spec.synthetic:
-            status = "generated locally (synthetic)"
-        else:
-            found = find_folder(spec, settings)
-            status = f"present: {found}" if found else "missing (set ITDR_RAW_DIR or run `itdr fetch`)"
-        typer.echo(f"{spec.id}\t{spec.name}\t{status}")
+    if dataset is None:
+        for spec in REGISTRY.values():
+            typer.echo(f"{spec.id}\t{spec.name}\t{_presence(spec, settings)}")
+        return
+    spec = get_dataset(dataset)
+    folder = None if spec.synthetic else find_folder(spec, settings)
+    rows = [("id", spec.id), ("name", spec.name), ("description", spec.description), ("homepage", spec.homepage),
+            ("terms", spec.terms), ("citation", spec.citation),
+            ("feedback", f"{spec.feedback}; label: {LABEL_RULES[spec.label_rule]}"),
+            ("tasks", ", ".join(spec.tasks)), ("status", _presence(spec, settings))]
+    if spec.category:
+        rows.append(("category", spec.category))
+    for raw in spec.files:
+        present = folder is not None and any((folder / n).is_file() for n in raw.names)
+        need = "required" if raw.required else "optional"
+        names = " | ".join(raw.names)
+        rows.append(("file", f"{names} ({need}, {'present' if present else 'absent'}; "
+                             f"sha256 {raw.sha256 or 'not published'})"))
+    for d in spec.downloads:
+        check = f"sha256 {d.sha256}" if d.sha256 else f"md5 {d.md5}" if d.md5 else "no published checksum"
+        rows.append(("download", f"{d.url} ({check})"))
+    for key, value in rows:
+        typer.echo(f"{key}\t{value}")
+
+
+def _presence(spec, settings: Settings) -> str:
+    if spec.synthetic:
+        return "generated locally (synthetic)"
+    found = find_folder(spec, settings)
+    if found is None:
+        fetch = f"itdr fetch {spec.folder}" + (f" --category {spec.category}" if spec.category else "")
+        return f"missing (set ITDR_RAW_DIR or run `{fetch}`)"
+    return f"present: {found}"
 
 
 @app.command()
@@ -97,12 +125,16 @@ def query(sql: Annotated[str, typer.Argument(help="One read-only SQL statement."
 
 
 @app.command()
-def fetch(dataset: Annotated[str, typer.Argument(help="Dataset id.")]) -> None:
-    """Download a dataset's official files into the cache, verifying checksums."""
+def fetch(
+    dataset: Annotated[str, typer.Argument(help="Dataset or source id, e.g. ml-1m or amazon-reviews-2018.")],
+    category: Annotated[str | None, typer.Option(help="For per-category sources: e.g. Gift_Cards.")] = None,
+) -> None:
+    """Download a dataset's official files into the cache (progress bar, resume, checksums, safe unzip)."""
     from itdr_pipeline.fetch import fetch_dataset
 
-    folder = fetch_dataset(get_dataset(dataset), Settings.from_env().ensure())
-    typer.echo(f"{dataset}: files in {folder}")
+    spec = get_category(dataset, category) if category else get_dataset(dataset)
+    folder = fetch_dataset(spec, Settings.from_env().ensure())
+    typer.echo(f"{spec.id}: files in {folder}")
 
 
 @app.command()

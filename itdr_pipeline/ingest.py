@@ -6,9 +6,9 @@ import duckdb
 import pyarrow as pa
 
 from itdr_pipeline.config import Settings
-from itdr_pipeline.raw import SourceFile, inspect_files, resolve_folder
+from itdr_pipeline.raw import SourceFile, locate
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.sources import PARSERS, IngestResult
+from itdr_pipeline.sources import IngestResult, SourceContext, get_parser
 
 DEFAULT_MAX_REJECT_SHARE = 0.01
 
@@ -43,11 +43,11 @@ def ingest_dataset(
     settings: Settings,
     max_reject_share: float = DEFAULT_MAX_REJECT_SHARE,
 ) -> IngestReport:
-    folder = resolve_folder(spec, settings)
-    files = inspect_files(spec, folder)
-    result = PARSERS[spec.format](con, spec.id, folder, max_reject_share)
-    record_source_files(con, spec.id, files)
-    return IngestReport(result, files)
+    located = locate(spec, settings)
+    ctx = SourceContext(con, spec, located.folder, located.files, max_reject_share)
+    result = get_parser(spec.format)(ctx)
+    record_source_files(con, spec.id, located.inspected)
+    return IngestReport(result, located.inspected)
 
 
 def source_hashes(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, str]:

@@ -30,9 +30,27 @@ _INTERNAL_DDL = (
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name in CONTRACT_NAMES:
-        con.execute(load_contract(name).ddl())
+        contract = load_contract(name)
+        con.execute(contract.ddl())
+        _reconcile(con, contract)
     for ddl in _INTERNAL_DDL:
         con.execute(ddl)
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, contract) -> None:
+    """Bring a warehouse made by an older version up to the contract: add missing columns (as
+    nullable; the contract's not-null checks still gate the data) and relax dropped NOT NULLs."""
+    have = {
+        name: nullable == "YES"
+        for name, nullable in con.execute(
+            "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ? "
+            "AND table_schema = current_schema()", [contract.table]).fetchall()
+    }
+    for col in contract.columns:  # identifiers and types come from the validated contract YAML
+        if col.name not in have:
+            con.execute(f"ALTER TABLE {contract.table} ADD COLUMN {col.name} {col.type}")
+        elif col.nullable and not have[col.name]:
+            con.execute(f"ALTER TABLE {contract.table} ALTER COLUMN {col.name} DROP NOT NULL")
 
 
 @contextmanager

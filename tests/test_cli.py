@@ -10,8 +10,23 @@ from tests.conftest import REPO, SHARED_RAW, run_cli
 
 def test_datasets_lists_ids_first(home):
     out = run_cli("datasets", check=True).stdout.splitlines()
-    assert [line.split("\t")[0] for line in out] == ["demo", "ml-100k"]
+    ids = [line.split("\t")[0] for line in out]
+    assert ids[:4] == ["demo", "ml-100k", "ml-1m", "ml-latest-small"] and len(ids) == len(set(ids))
     assert "synthetic" in out[0].lower() and f"present: {SHARED_RAW / 'ml-100k'}" in out[1]
+    assert "missing (set ITDR_RAW_DIR or run `itdr fetch ml-32m`)" in out[ids.index("ml-32m")]
+
+
+def test_datasets_shows_one_dataset_in_detail(home):
+    rows = [line.split("\t", 1) for line in run_cli("datasets", "ml-1m", check=True).stdout.splitlines()]
+    detail = {}
+    for key, value in rows:
+        detail.setdefault(key, []).append(value)
+    assert detail["terms"][0].startswith("Research use only") and "Harper" in detail["citation"][0]
+    assert detail["file"][0] == ("ratings.dat (optional, absent; "
+                                 "sha256 506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f)")
+    assert detail["file"][1].startswith("movies.dat (required, present;")
+    assert detail["download"] == ["https://files.grouplens.org/datasets/movielens/ml-1m.zip "
+                                  "(md5 c4d9eecfca2ab87c1945afe126590906)"]
 
 
 def test_materialize_demo_then_query_and_export(home, tmp_path):

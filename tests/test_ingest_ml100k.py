@@ -11,7 +11,7 @@ from itdr_pipeline.warehouse import connect
 
 def test_official_counts(ml100k):
     con, report = ml100k
-    assert report.result.row_counts == {"users": 943, "items": 1682, "interactions": 100000}
+    assert report.result.row_counts == {"users": 943, "items": 1682, "interactions": 100000, "reviews": 0}
     assert report.result.rejected == []
     assert {f.file: f.status for f in report.files} == dict.fromkeys(["u.data", "u.item", "u.user", "u.genre"], "official")
     dist = dict(con.execute("SELECT rating, count(*) FROM interactions WHERE dataset='ml-100k' GROUP BY 1").fetchall())

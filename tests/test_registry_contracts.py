@@ -7,7 +7,7 @@ from itdr_pipeline.templates import load_task_templates, templates_for
 
 
 def test_registry_ids_are_valid_and_lookup_works():
-    assert list(REGISTRY) == ["demo", "ml-100k"]
+    assert list(REGISTRY)[:7] == ["demo", "ml-100k", "ml-1m", "ml-latest-small", "ml-20m", "ml-25m", "ml-32m"]
     spec = get_dataset("ml-100k")
     assert spec.file("u.data").sha256 == "06416e597f82b7342361e41163890c81036900f418ad91315590814211dca490"
     assert spec.downloads[0].url.endswith("ml-100k.zip")
@@ -21,7 +21,7 @@ def test_malformed_ids_are_refused_before_touching_paths(bad):
 
 
 def test_unknown_id_lists_known_ones():
-    with pytest.raises(ItdrError, match="known: demo, ml-100k"):
+    with pytest.raises(ItdrError, match="known sources: .*ml-100k, ml-1m"):
         get_dataset("ml-1b")
 
 
@@ -31,7 +31,7 @@ def test_dataset_list_defaults_to_demo_and_dedupes():
 
 
 def test_contracts_give_ddl_schema_and_resolved_expectations():
-    assert set(CONTRACT_NAMES) == {"users", "items", "interactions", "rejected_rows"}
+    assert set(CONTRACT_NAMES) == {"users", "items", "interactions", "reviews", "rejected_rows"}
     inter = load_contract("interactions")
     assert "rating DOUBLE" in inter.ddl() and "user_id VARCHAR NOT NULL" in inter.ddl()
     resolved = {e.id: e for e in inter.resolved({"rating_min": 0.5, "rating_max": 5.0})}
@@ -40,7 +40,8 @@ def test_contracts_give_ddl_schema_and_resolved_expectations():
     schema = load_contract("items").dagster_schema()
     by_name = {c.name: c for c in schema.columns}
     assert by_name["item_id"].constraints.unique and not by_name["genres"].constraints.unique
-    assert by_name["title"].type == "VARCHAR" and not by_name["title"].constraints.nullable
+    assert by_name["item_id"].type == "VARCHAR" and not by_name["item_id"].constraints.nullable
+    assert by_name["title"].constraints.nullable  # items without metadata keep their row, title NULL
 
 
 def test_contract_parameters_must_be_supplied():

@@ -1,17 +1,23 @@
-"""Source parsers: official raw files -> canonical DuckDB tables, keyed by registry `format`."""
+"""Source parsers: official raw files -> canonical DuckDB tables.
 
+A registry entry's `format` names its parser as `<module>` or `<module>:<function>` under this
+package (function default: `ingest`). Modules are imported on first use, so one source's
+dependencies never load for another.
+"""
+
+import importlib
 from collections.abc import Callable
-from pathlib import Path
 
-import duckdb
+from itdr_pipeline.sources.base import IngestResult, SourceContext
 
-from itdr_pipeline.sources.base import IngestResult
-from itdr_pipeline.sources.movielens import ingest_ml100k
+Parser = Callable[[SourceContext], IngestResult]
 
-Parser = Callable[[duckdb.DuckDBPyConnection, str, Path, float], IngestResult]
 
-PARSERS: dict[str, Parser] = {
-    "movielens-100k": ingest_ml100k,
-}
+def get_parser(fmt: str) -> Parser:
+    module, _, function = fmt.partition(":")
+    if not module.isidentifier() or (function and not function.isidentifier()):
+        raise ValueError(f"malformed parser name {fmt!r}")
+    return getattr(importlib.import_module(f"itdr_pipeline.sources.{module}"), function or "ingest")
 
-__all__ = ["PARSERS", "IngestResult", "Parser"]
+
+__all__ = ["IngestResult", "Parser", "SourceContext", "get_parser"]

@@ -1,14 +1,26 @@
-"""What every source parser returns, and the one idempotent write of a dataset partition."""
+"""What every source parser gets (SourceContext) and returns (IngestResult), and the one
+idempotent write of a dataset partition.
+
+A parser stages raw files into temp tables through the context's readers (which quarantine bad
+lines and enforce the reject-share limit), then defines temp views `new_<table>` with the
+canonical columns less `dataset`; `finish()` swaps them into the warehouse in one transaction.
+A view a source cannot fill may be left out: `users` and `items` are then derived from the
+interactions (every referenced id gets a row, attributes NULL), any other table stays empty.
+"""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from itdr_pipeline.sources.delimited import Rejected
+from itdr_pipeline.errors import RawDataError
+from itdr_pipeline.registry import DatasetSpec
+from itdr_pipeline.sources.delimited import FileReadStats, Rejected, check_reject_share, read_delimited
+from itdr_pipeline.sources.jsonlines import read_json_lines, read_python_literals
 
-CANONICAL = ("users", "items", "interactions")
+CANONICAL = ("users", "items", "interactions", "reviews")
 
 
 @dataclass(frozen=True)
@@ -17,31 +29,138 @@ class IngestResult:
     row_counts: dict[str, int]  # canonical table -> rows written
     file_rows: dict[str, int]  # raw file -> rows parsed
     rejected: list[Rejected]
+    absent: list[str] = field(default_factory=list)  # what could not be ingested because a file is missing
+    skipped: dict[str, int] = field(default_factory=dict)  # rows left out on purpose, by reason (not malformed)
 
     @property
     def dropped(self) -> dict[str, int]:
-        """datatrove-style `dropped_<reason>` counts for asset metadata."""
+        """datatrove-style `dropped_<reason>` counts for asset metadata: quarantined lines by reason,
+        plus rows a parser leaves out on purpose (e.g. `duplicate_item`)."""
         counts = Counter(f"dropped_{r.reason.split(':', 1)[0]}" for r in self.rejected)
+        for reason, n in self.skipped.items():
+            counts[f"dropped_{reason}"] += n
         return dict(sorted(counts.items()))
 
 
+@dataclass
+class SourceContext:
+    con: duckdb.DuckDBPyConnection
+    spec: DatasetSpec
+    folder: Path
+    files: dict[str, Path]  # registry file name -> the present file (an alternative name may have matched)
+    max_reject_share: float
+    rejected: list[Rejected] = field(default_factory=list)
+    file_rows: dict[str, int] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dataset(self) -> str:
+        return self.spec.id
+
+    def path(self, name: str) -> Path | None:
+        """The file registered as `name`, or None when it is optional and absent."""
+        if name in self.files:
+            return self.files[name]
+        if self.spec.file(name).required:  # inspect_files already refused a missing required file
+            raise RawDataError(f"{self.dataset}: required file {name} is missing from {self.folder}")
+        return None
+
+    def note_absent(self, name: str, consequence: str) -> None:
+        self.absent.append(f"{name} not found in {self.folder}: {consequence}")
+
+    def skip(self, reason: str, count: int) -> None:
+        """Record rows left out on purpose (a documented rule, e.g. duplicate metadata lines, first
+        kept); they show as `dropped_<reason>` in asset metadata. Malformed lines are quarantined instead."""
+        if count:
+            self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
+
+    def _checked(self, stats: FileReadStats) -> FileReadStats:
+        check_reject_share(stats, self.dataset, self.max_reject_share)
+        self.rejected += stats.rejected
+        self.file_rows[stats.file] = self.file_rows.get(stats.file, 0) + stats.rows
+        return stats
+
+    def read_delimited(self, name: str, stage: str, columns: dict[str, str], **options) -> FileReadStats:
+        return self._checked(read_delimited(self.con, self.files[name], stage, columns, **options))
+
+    def read_json_lines(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
+        return self._checked(read_json_lines(self.con, self.files[name], stage, fields))
+
+    def read_python_literals(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
+        return self._checked(read_python_literals(self.con, self.files[name], stage, fields))
+
+    def reject_where(self, stage: str, name: str, condition: str, reason: str) -> int:
+        """Quarantine the rows of a JSON-lines `stage` matching the SQL `condition` (a failed cast, a
+        missing key) with their line numbers, and delete them from the stage."""
+        bad = self.con.execute(
+            f"SELECT line_no, to_json(t)::VARCHAR FROM {stage} t WHERE {condition} ORDER BY line_no").fetchall()
+        if bad:
+            self.con.execute(f"DELETE FROM {stage} WHERE {condition}")
+            file = self.files[name].name
+            self.rejected += [Rejected(file, int(n), reason, text) for n, text in bad]
+            self.file_rows[file] = self.file_rows.get(file, 0) - len(bad)
+            lines = self.file_rows[file] + len([r for r in self.rejected if r.file == file])
+            share = len([r for r in self.rejected if r.file == file]) / max(lines, 1)
+            if share > self.max_reject_share:
+                raise RawDataError(
+                    f"{self.dataset}: {file}: {share:.1%} of lines are malformed, over the "
+                    f"{self.max_reject_share:.1%} limit; first at line {bad[0][0]}: {reason}")
+        return len(bad)
+
+    def finish(self, authoritative: tuple[str, ...] = ()) -> IngestResult:
+        """Write the partition. Tables named in `authoritative` (e.g. MovieLens' users and items,
+        which list every id) get no derived rows, so an unknown id fails the contract's reference check."""
+        _derive_missing(self.con, authoritative)
+        return replace_partition(self.con, self.dataset, self.rejected, self.file_rows, self.absent, self.skipped)
+
+
+def _views(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall()}
+
+
+def _derive_missing(con: duckdb.DuckDBPyConnection, authoritative: tuple[str, ...] = ()) -> None:
+    """Give every user and item referenced by interactions or reviews a row, attributes NULL."""
+    views = _views(con)
+    events = [v for v in ("new_interactions", "new_reviews") if v in views]
+    for table, key in (("users", "user_id"), ("items", "item_id")):
+        if table in authoritative and f"new_{table}" in views:
+            continue
+        referenced = " UNION ".join(f"SELECT {key} FROM {v}" for v in events) or f"SELECT NULL::VARCHAR AS {key} WHERE false"
+        if f"new_{table}" in views:
+            con.execute(f"ALTER VIEW new_{table} RENAME TO listed_{table}")
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW new_{table} AS
+                    SELECT * FROM listed_{table}
+                    UNION ALL BY NAME
+                    SELECT DISTINCT {key} FROM ({referenced}) r
+                    WHERE {key} NOT IN (SELECT {key} FROM listed_{table})""")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW new_{table} AS SELECT DISTINCT {key} FROM ({referenced}) r")
+
+
 def replace_partition(
-    con: duckdb.DuckDBPyConnection, dataset: str, rejected: list[Rejected], file_rows: dict[str, int]
+    con: duckdb.DuckDBPyConnection, dataset: str, rejected: list[Rejected], file_rows: dict[str, int],
+    absent: list[str] | None = None, skipped: dict[str, int] | None = None,
 ) -> IngestResult:
     """Swap the dataset's rows in every canonical table for the `new_<table>` staging views
-    (canonical columns less `dataset`), atomically.
+    (canonical columns less `dataset`), atomically; a table without a view is emptied.
 
-    The views read the staging tables directly, so each row is written once, in file order.
-
+    The views read the staging tables directly, so each row is written once.
     Re-materializing a partition therefore replaces it; a failure rolls back to the old rows.
     """
+    # Users and items are sorted by id (their views may be unions); events keep file order as staged.
+    order = {"users": " ORDER BY user_id", "items": " ORDER BY item_id", "interactions": "", "reviews": ""}
+    views = _views(con)
     counts = {}
     con.execute("BEGIN TRANSACTION")
     try:
         for table in CANONICAL:
             con.execute(f"DELETE FROM {table} WHERE dataset = ?", [dataset])
-            con.execute(f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS dataset, * FROM new_{table}", [dataset])
-            counts[table] = con.execute(f"SELECT count(*) FROM new_{table}").fetchone()[0]
+            if f"new_{table}" in views:
+                con.execute(f"INSERT INTO {table} BY NAME SELECT ?::VARCHAR AS dataset, * FROM new_{table}"
+                            f"{order[table]}", [dataset])
+            counts[table] = con.execute(f"SELECT count(*) FROM {table} WHERE dataset = ?", [dataset]).fetchone()[0]
         con.execute("DELETE FROM rejected_rows WHERE dataset = ?", [dataset])
         if rejected:
             quarantine = pa.table({
@@ -56,6 +175,7 @@ def replace_partition(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    for table in CANONICAL:
-        con.execute(f"DROP VIEW IF EXISTS new_{table}")
-    return IngestResult(dataset, counts, file_rows, rejected)
+    for view in _views(con):
+        if view.startswith(("new_", "listed_")):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+    return IngestResult(dataset, counts, file_rows, rejected, list(absent or []), dict(skipped or {}))

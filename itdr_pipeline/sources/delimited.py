@@ -81,15 +81,39 @@ def read_delimited(
     except duckdb.Error as exc:
         raise RawDataError(f"{path}: unreadable as {encoding} text delimited by {delim!r}: {exc}") from exc
     rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    found = con.execute(
+        f"""SELECT line, min(line_byte_position), arg_min(error_type::VARCHAR, column_idx),
+                   arg_min(error_message, column_idx), any_value(csv_line)
+            FROM {stage}_rejects GROUP BY line ORDER BY line"""
+    ).fetchall()
+    # DuckDB numbers records, not physical lines: a quoted field with line breaks shifts them.
+    lines = _physical_lines(path, [pos for _, pos, *_ in found]) if quote and found else [r[0] for r in found]
     rejected = [
-        Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}", raw)
-        for line, kind, msg, raw in con.execute(
-            f"""SELECT line, arg_min(error_type::VARCHAR, column_idx), arg_min(error_message, column_idx),
-                       any_value(csv_line)
-                FROM {stage}_rejects GROUP BY line ORDER BY line"""
-        ).fetchall()
+        Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}",
+                 raw.strip("\r\n") if raw is not None else None)
+        for line, (_, _, kind, msg, raw) in zip(lines, found, strict=True)
     ]
     return FileReadStats(path.name, int(rows), rejected)
+
+
+def _physical_lines(path: Path, byte_positions: list[int]) -> list[int]:
+    """1-based line numbers of the given byte offsets (of the decompressed text), counting newlines."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    seen, offset = 0, 0
+    targets = sorted(set(byte_positions))
+    found: dict[int, int] = {}
+    with opener(path, "rb") as handle:
+        for target in targets:
+            while offset < target:
+                chunk = handle.read(min(1 << 20, target - offset))
+                if not chunk:
+                    break
+                seen += chunk.count(b"\n")
+                offset += len(chunk)
+            found[target] = seen + 1
+    return [found[p] for p in byte_positions]
 
 
 def check_reject_share(stats: FileReadStats, dataset: str, max_share: float) -> None:

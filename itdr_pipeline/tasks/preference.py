@@ -45,7 +45,7 @@ def _tallrec_users(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, cfg: Prefe
     con.execute(
         """CREATE OR REPLACE TEMP TABLE pref_users AS
            WITH u AS (SELECT user_id, greatest(count(*) - $h, 0) AS windows, min(src_row) AS first_row
-                      FROM interactions WHERE dataset = $dataset GROUP BY user_id),
+                      FROM interactions WHERE dataset = $dataset AND rating IS NOT NULL GROUP BY user_id),
            w AS (SELECT *, sum(windows) OVER (ORDER BY first_row DESC ROWS UNBOUNDED PRECEDING) AS from_end FROM u)
            SELECT user_id FROM w WHERE windows > 0 AND from_end - windows < $n""",
         {"h": cfg.history_len, "dataset": spec.id, "n": cfg.tallrec_records},
@@ -60,7 +60,7 @@ def _sequence(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, only_selected_u
                   row_number() OVER (PARTITION BY i.user_id ORDER BY i.ts, i.src_row) - 1 AS pos,
                   count(*) OVER (PARTITION BY i.user_id) AS n,
                   min(i.src_row) OVER (PARTITION BY i.user_id) AS first_row
-           FROM interactions i WHERE i.dataset = ? {user_filter}""",
+           FROM interactions i WHERE i.dataset = ? AND i.rating IS NOT NULL {user_filter}""",
         [spec.like_threshold, spec.id],
     )
 

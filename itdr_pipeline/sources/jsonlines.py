@@ -1,0 +1,149 @@
+"""Read JSON Lines (and Python-literal lines) into typed staging tables, quarantining bad lines.
+
+DuckDB reads the file as one text column per line (gzip or plain, streaming, never whole in
+Python memory); `json_transform` turns each valid line into typed columns in one parse. Lines
+that are not valid UTF-8, not JSON, or not an object are quarantined with their exact 1-based
+line number. Blank lines are skipped. Fields are read with the types the caller gives; a value
+of another JSON type becomes NULL, so read fields whose type varies as VARCHAR or JSON and cast
+them in SQL (see `SourceContext.reject_where` for refusing rows whose cast fails).
+
+Python-literal lines (the Steam release: `{u'id': u'1', ...}`) are parsed with `ast.literal_eval`
+in chunks, re-encoded as JSON and staged the same way.
+"""
+
+import ast
+import gzip
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from itdr_pipeline.errors import RawDataError
+from itdr_pipeline.sources.delimited import _REASONS, FileReadStats, Rejected
+
+_CONTROL = "\x01"  # never raw inside valid JSON (control characters must be escaped there)
+_MAX_LINE = 64 * 1024 * 1024
+_CHUNK_LINES = 50_000
+
+
+def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str]) -> FileReadStats:
+    """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
+    raw = f"{stage}_raw"
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {raw} AS
+                SELECT * FROM read_csv($path, columns := {{'line': 'VARCHAR'}}, delim := $delim, quote := '',
+                    escape := '', header := false, auto_detect := false, max_line_size := $max_line,
+                    store_rejects := true, rejects_table := $rt, rejects_scan := $rs)""",
+            {"path": str(path), "delim": _CONTROL, "max_line": _MAX_LINE, "rt": f"{raw}_rejects",
+             "rs": f"{raw}_scans"},
+        )
+    except duckdb.Error as exc:
+        raise RawDataError(f"{path}: unreadable as UTF-8 text lines (truncated or corrupt?): {exc}") from exc
+    rejected = [
+        Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}", text)
+        for line, kind, msg, text in con.execute(
+            f"""SELECT line, arg_min(error_type::VARCHAR, column_idx), arg_min(error_message, column_idx),
+                       any_value(csv_line) FROM {raw}_rejects GROUP BY line ORDER BY line""").fetchall()
+    ]
+    # The k-th kept line (1-based) is line k + #{j : r_j - j < k} of the file, where r_1 < r_2 < ...
+    # are the line numbers the text reader already refused (rare: bad UTF-8, stray control bytes).
+    shifts = [r.line_no - j for j, r in enumerate(rejected, start=1)]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {raw}_n AS
+            SELECT rowid AS src_row, rowid + 1 + len(list_filter($shifts::BIGINT[], lambda s: s < rowid + 1)) AS line_no,
+                   line
+            FROM {raw} WHERE line IS NOT NULL AND trim(line) <> ''""",
+        {"shifts": shifts},
+    )
+    con.execute(f"DROP TABLE {raw}")
+    return _stage_lines(con, path, stage, f"{raw}_n", fields, rejected)
+
+
+def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, lines: str, fields: dict[str, str],
+                 rejected: list[Rejected]) -> FileReadStats:
+    """`lines` (src_row, line_no, line) -> typed `stage`; invalid or non-object lines quarantined."""
+    bad = con.execute(
+        f"""SELECT line_no, CASE WHEN json_valid(line) THEN 'not_an_object: valid JSON but not an object'
+                                ELSE 'bad_json: not valid JSON' END, line
+            FROM {lines} WHERE NOT json_valid(line) OR json_type(line) <> 'OBJECT' ORDER BY src_row"""
+    ).fetchall()
+    rejected += [Rejected(path.name, int(n), reason, text) for n, reason, text in bad]
+    cols = ", ".join(f's."{name}" AS "{name}"' for name in fields)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {stage} AS
+            SELECT src_row, line_no, {cols} FROM (
+                SELECT src_row, line_no, json_transform(line, $structure) AS s FROM {lines}
+                WHERE json_valid(line) AND json_type(line) = 'OBJECT')
+            ORDER BY src_row""",
+        {"structure": json.dumps(fields)},
+    )
+    rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    con.execute(f"DROP TABLE {lines}")
+    rejected.sort(key=lambda r: r.line_no)
+    return FileReadStats(path.name, int(rows), rejected)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, complex):
+        return str(value)
+    return value
+
+
+def _literal_chunks(path: Path, rejected: list[Rejected]) -> Iterator[pa.Table]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    src_row, lines, numbers = 0, [], []
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="strict", newline=None) as handle:
+            for line_no, text in enumerate(handle, start=1):
+                text = text.strip()
+                if not text:
+                    continue
+                try:
+                    obj = ast.literal_eval(text)
+                    if not isinstance(obj, dict):
+                        raise ValueError("not a dict")
+                    lines.append(json.dumps(_jsonable(obj), ensure_ascii=False))
+                    numbers.append(line_no)
+                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                    rejected.append(Rejected(path.name, line_no, f"bad_literal: {type(exc).__name__}: {exc}"[:300],
+                                             text[:10_000]))
+                    continue
+                if len(lines) >= _CHUNK_LINES:
+                    yield _chunk(src_row, numbers, lines)
+                    src_row, lines, numbers = src_row + len(lines), [], []
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise RawDataError(f"{path}: unreadable (truncated or corrupt?): {exc}") from exc
+    if lines:
+        yield _chunk(src_row, numbers, lines)
+
+
+def _chunk(start: int, numbers: list[int], lines: list[str]) -> pa.Table:
+    return pa.table({
+        "src_row": pa.array(range(start, start + len(lines)), pa.int64()),
+        "line_no": pa.array(numbers, pa.int64()),
+        "line": pa.array(lines, pa.string()),
+    })
+
+
+def read_python_literals(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
+                         fields: dict[str, str]) -> FileReadStats:
+    """Stage a file of Python dict literals, one per line, as `read_json_lines` stages JSON."""
+    lines = f"{stage}_lines"
+    rejected: list[Rejected] = []
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (src_row BIGINT, line_no BIGINT, line VARCHAR)")
+    for chunk in _literal_chunks(path, rejected):
+        con.execute(f"INSERT INTO {lines} SELECT * FROM chunk")
+    return _stage_lines(con, path, stage, lines, fields, rejected)
