@@ -1,44 +1,54 @@
-"""Download official dataset archives and unpack them safely into the raw cache.
+"""Download official dataset files and archives and unpack them safely into the raw cache.
 
-Policy (see raw.py): a downloaded archive must match its published sha256, and every extracted
-file with an official hash must match it, else it is refused. Downloads resume from a `.part`
+Policy (see raw.py): a download must match its published sha256 (or md5, where that is all the
+publisher gives), and every extracted file with an official hash must match it, else it is
+refused. A download with no published checksum is kept, with a warning; its sha256 is recorded
+as `unverified` in lineage. Downloads resume from a `.part`
 file; extraction is staged beside the target folder and moved in whole, so a crash never leaves
 half a folder. Not safe against two processes fetching the same file at the same time.
 """
 
+import hashlib
 import os
 import re
 import shutil
-import stat
 import sys
-import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 from tqdm import tqdm
 
-from itdr_pipeline.archive import extract_into, move_into_place, staging_dir, extract_zip
+from itdr_pipeline.archive import extract_into, extract_zip, move_into_place, staging_dir
 from itdr_pipeline.config import Settings
-from itdr_pipeline.errors import ChecksumError, ItdrError, RawDataError
+from itdr_pipeline.errors import ChecksumError, ItdrError
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.raw import inspect_files
-from itdr_pipeline.registry import DatasetSpec
+from itdr_pipeline.registry import DatasetSpec, Download
+
+__all__ = ["download", "extract_zip", "fetch_dataset"]
 
 _CHUNK = 1 << 16
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-\d+/(\d+|\*)$")
 
 
-def download(url: str, dest: Path, sha256: str, *, progress: bool = True, timeout: float = 60) -> Path:
-    """Fetch `url` into `dest`, resuming a previous `.part`; refuse it unless its sha256 matches."""
+def download(url: str, dest: Path, sha256: str | None, *, md5: str | None = None, progress: bool = True,
+             timeout: float = 60) -> Path:
+    """Fetch `url` into `dest`, resuming a previous `.part`; refuse it unless its published checksum
+    (sha256, else md5) matches. With neither published, the file is kept and its sha256 recorded."""
     _check_url(url)
-    expected = sha256.lower()
-    if not _SHA256.match(expected):
+    algo, expected = ("sha256", sha256.lower()) if sha256 else ("md5", md5.lower()) if md5 else (None, None)
+    if algo == "sha256" and not _SHA256.match(expected):
         raise ItdrError(f"invalid sha256 {sha256!r} for {url}: expected 64 hex digits")
-    if dest.is_file() and sha256_file(dest) == expected:
+    if algo == "md5" and not _MD5.match(expected):
+        raise ItdrError(f"invalid md5 {md5!r} for {url}: expected 32 hex digits")
+
+    def verified(path: Path) -> bool:
+        return path.is_file() and (algo is None or _digest(path, algo) == expected)
+
+    if verified(dest):
         return dest  # already fetched and verified
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -46,16 +56,25 @@ def download(url: str, dest: Path, sha256: str, *, progress: bool = True, timeou
     if not _stream(url, part, offset, progress=progress, timeout=timeout):
         # The server cannot continue this .part (416, or another range than asked for). Keep it
         # if it is already complete (a crash between the last byte and the rename), else restart.
-        if not (part.is_file() and sha256_file(part) == expected):
+        if not (algo is not None and verified(part)):
             part.unlink(missing_ok=True)
             if not _stream(url, part, 0, progress=progress, timeout=timeout):
                 raise ItdrError(f"download failed: {url} answered a byte range that was not asked for")
-    actual = sha256_file(part)
-    if actual != expected:
+    if algo is not None and (actual := _digest(part, algo)) != expected:
         part.unlink()  # a corrupt .part must not be resumed next time
-        raise ChecksumError(f"refused {url}: sha256 {actual} does not match the published {expected}")
+        raise ChecksumError(f"refused {url}: {algo} {actual} does not match the published {expected}")
     os.replace(part, dest)
     return dest
+
+
+def _digest(path: Path, algo: str) -> str:
+    if algo == "sha256":
+        return sha256_file(path)
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_url(url: str) -> None:
@@ -114,29 +133,55 @@ def _write_body(
 
 
 def fetch_dataset(spec: DatasetSpec, settings: Settings, *, progress: bool = True) -> Path:
-    """Download, verify and unpack `spec`'s official archives into the raw cache; return the folder.
+    """Download, verify and place `spec`'s official files in the raw cache; return the source folder.
 
-    Extracted files are checked against the official per-file hashes before they are moved in,
-    so a refused download never replaces (or creates) `cache/raw/<id>`.
+    Archives are unpacked together into a staging folder and their files checked against the
+    official per-file hashes before the folder is moved in whole, so a refused download never
+    replaces (or creates) `cache/raw/<source>`. A plain file (one category of a per-category
+    source) is downloaded straight into the source folder (verified, then renamed), so fetching
+    one category never touches another.
     """
     if not spec.downloads:
-        raise ItdrError(f"{spec.id} has no official download; place its files under ITDR_RAW_DIR/{spec.id}")
+        raise ItdrError(f"{spec.id} has no official download; place its files under ITDR_RAW_DIR/{spec.folder}")
+    folder = settings.cache / "raw" / spec.folder
     archives = []
     for d in spec.downloads:
         if Path(d.filename).name != d.filename or d.filename in ("", ".", ".."):
             raise ItdrError(f"{spec.id}: download filename {d.filename!r} must be a plain file name")
-        dest = settings.cache / "downloads" / d.filename
-        archives.append((download(d.url, dest, d.sha256, progress=progress), d.strip_prefix))
-    folder = settings.cache / "raw" / spec.id
+        if d.sha256 is None and d.md5 is None:
+            print(f"warning: {d.url} has no published checksum; its sha256 is recorded as unverified",
+                  file=sys.stderr)
+        if d.is_archive:
+            dest = settings.cache / "downloads" / spec.folder / d.filename
+            archives.append((download(d.url, dest, d.sha256, md5=d.md5, progress=progress), d))
+        else:
+            _known_file(spec, d.filename)
+            download(d.url, folder / d.filename, d.sha256, md5=d.md5, progress=progress)
+    if archives:
+        _unpack(spec, archives, folder)
+    return folder
+
+
+def _known_file(spec: DatasetSpec, name: str) -> None:
+    try:
+        spec.file(name)
+    except KeyError:
+        raise ItdrError(f"{spec.id}: download {name} is not one of its registry files") from None
+
+
+def _unpack(spec: DatasetSpec, archives: list[tuple[Path, Download]], folder: Path) -> None:
     staging = staging_dir(folder)
     try:
-        for archive, strip_prefix in archives:
-            extract_into(archive, staging, folder, strip_prefix)
+        for archive, d in archives:
+            target = staging / d.target if d.target else staging
+            if d.target and (".." in Path(d.target).parts or Path(d.target).is_absolute()):
+                raise ItdrError(f"{spec.id}: download target {d.target!r} must stay inside the source folder")
+            target.mkdir(parents=True, exist_ok=True)
+            extract_into(archive, target, folder, d.strip_prefix)
         _verify_official(spec, staging)
         move_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # a refused extraction is removed here
-    return folder
 
 
 def _verify_official(spec: DatasetSpec, folder: Path) -> None:

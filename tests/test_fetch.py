@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import io
 import re
+import tarfile
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,10 @@ from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ChecksumError, ItdrError, RawDataError
 from itdr_pipeline.fetch import download, extract_zip, fetch_dataset
 from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import Download, get_dataset
+from itdr_pipeline.warehouse import connect
+from tests.conftest import SHARED_RAW
 
 ML100K_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw" / "ml-100k"
 ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre")
@@ -268,3 +272,77 @@ def test_truncated_and_corrupt_zips_are_refused(ml100k_zip: bytes, tmp_path: Pat
     with pytest.raises(RawDataError, match=re.escape(f"{corrupt}: corrupt")):
         extract_zip(corrupt, tmp_path / "out2", strip_prefix="ml-100k/")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crc.zip", "truncated.zip"]
+
+
+# ----------------------------------------------------------------------------------------------
+# md5-only and unpublished checksums, tar archives, and the ml-latest-small zip from ../shared
+# ----------------------------------------------------------------------------------------------
+LATEST_ZIP = SHARED_RAW / "ml-latest-small" / "ml-latest-small.zip"
+
+
+def _latest_zip() -> bytes:
+    if not LATEST_ZIP.is_file():
+        pytest.fail(f"real data missing: {LATEST_ZIP}")
+    return LATEST_ZIP.read_bytes()
+
+
+def test_md5_only_download_is_verified_then_ingested(server: _Server, tmp_path: Path) -> None:
+    body = _latest_zip()
+    md5 = hashlib.md5(body).hexdigest()
+    url = _serve(server, "/md5/ml-latest-small.zip", body)
+    d = Download(url=url, filename="ml-latest-small.zip", sha256=None, md5=md5, strip_prefix="ml-latest-small/")
+    spec = dataclasses.replace(get_dataset("ml-latest-small"), downloads=(d,))
+    settings = Settings(home=tmp_path, raw_dir=None).ensure()
+    folder = fetch_dataset(spec, settings, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["README.txt", "links.csv", "movies.csv", "ratings.csv",
+                                                        "tags.csv"]
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, spec, settings)
+    assert report.result.row_counts["interactions"] == 100836
+    assert {f.file: f.status for f in report.files}["ratings.csv"] == "official"
+    bad = dataclasses.replace(spec, downloads=(dataclasses.replace(d, md5="0" * 32, filename="other.zip"),))
+    with pytest.raises(ChecksumError, match=f"md5 {md5} does not match the published 0{{32}}"):
+        fetch_dataset(bad, settings, progress=False)
+
+
+def test_download_without_published_checksum_is_kept_with_a_warning(
+    server: _Server, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    body = _latest_zip()
+    url = _serve(server, "/nosum/ml-latest-small.zip", body)
+    d = Download(url=url, filename="ml-latest-small.zip", sha256=None, strip_prefix="ml-latest-small/")
+    spec = dataclasses.replace(get_dataset("ml-latest-small"), downloads=(d,))
+    folder = fetch_dataset(spec, Settings(home=tmp_path, raw_dir=None), progress=False)
+    assert (folder / "ratings.csv").stat().st_size == 2_483_723
+    assert f"warning: {url} has no published checksum" in capsys.readouterr().err
+
+
+def _tar(members: dict[str, bytes], symlink: tuple[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        if symlink:
+            info = tarfile.TarInfo(symlink[0])
+            info.type, info.linkname = tarfile.SYMTYPE, symlink[1]
+            tf.addfile(info)
+    return buffer.getvalue()
+
+
+def test_tar_gz_is_unpacked_and_escapes_are_refused(tmp_path: Path) -> None:
+    good = _write(tmp_path / "in" / "a.tar.gz", _tar({"top/x.tsv": b"1\t2\n", "top/sub/y.tsv": b"3\n"}))
+    paths = extract_zip(good, tmp_path / "out", strip_prefix="top/")
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in paths) == ["sub/y.tsv", "x.tsv"]
+    assert (tmp_path / "out" / "x.tsv").read_bytes() == b"1\t2\n"
+    evil = _write(tmp_path / "in" / "evil.tar.gz", _tar({"top/x.tsv": b"1", "top/../../evil": b"pwned"}))
+    with pytest.raises(RawDataError, match="escapes"):
+        extract_zip(evil, tmp_path / "out2", strip_prefix="top/")
+    link = _write(tmp_path / "in" / "link.tar.gz", _tar({"top/x.tsv": b"1"}, symlink=("top/l", "/etc/passwd")))
+    with pytest.raises(RawDataError, match="links and devices are refused"):
+        extract_zip(link, tmp_path / "out3", strip_prefix="top/")
+    truncated = _write(tmp_path / "in" / "cut.tar.gz", good.read_bytes()[:40])
+    with pytest.raises(RawDataError, match=r"cut\.tar\.gz: corrupt, truncated"):
+        extract_zip(truncated, tmp_path / "out4", strip_prefix="top/")
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "out2").exists()

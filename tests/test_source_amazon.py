@@ -232,6 +232,18 @@ def test_malformed_review_lines_are_quarantined(tmp_path):
         assert quarantined.fetchall() == [("Gift_Cards_5.json.gz", 11), ("Gift_Cards_5.json.gz", 21)]
 
 
+def test_full_file_name_is_read_when_no_5core_file(tmp_path):
+    # The 5-core file under the full file's name: read through the registry alternative; the
+    # 5-core hash is not applied to another spelling, so it is `unverified`, not `modified`.
+    folder = shared_dataset("amazon-reviews-2018")
+    raw = _raw_dir(tmp_path, "amazon-reviews-2018", {"Gift_Cards.json.gz": folder / "Gift_Cards_5.json.gz"})
+    settings = _settings(tmp_path, raw)
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, get_dataset(GIFT), settings)
+        assert report.result.row_counts["interactions"] == 2972
+        assert [(f.file, f.status) for f in report.files] == [("Gift_Cards.json.gz", "unverified")]
+
+
 def test_missing_reviews_file_is_named(tmp_path):
     raw = _raw_dir(tmp_path, "amazon-reviews-2018", {
         "meta_Gift_Cards.json.gz": shared_dataset("amazon-reviews-2018") / "meta_Gift_Cards.json.gz"})

@@ -37,17 +37,19 @@ class RawFile:
 
 @dataclass(frozen=True)
 class Download:
-    """An official download and where it lands: an archive is unpacked, any other file is kept as is."""
+    """An official download and where it lands: an archive (.zip, .tar.gz) is unpacked, any other
+    file (e.g. Amazon's per-category .json.gz) is placed in the source folder as it is."""
 
     url: str
     filename: str
     sha256: str | None  # None where the publisher gives none: then md5, else recorded `unverified`
     strip_prefix: str = ""  # folder inside the archive that holds the dataset files
     md5: str | None = None  # some publishers (GroupLens' large releases) publish only an MD5
+    target: str = ""  # subfolder of the source folder that receives an archive's files (e.g. "train")
 
     @property
     def is_archive(self) -> bool:
-        return self.filename.endswith(".zip")
+        return self.filename.endswith((".zip", ".tar.gz", ".tgz", ".tar"))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ Label rule (`rating_above`, like_threshold 3): 4-5 stars liked, 1-3 not.
 """
 
 import html
+
 import pyarrow as pa
 
 from itdr_pipeline.sources.base import IngestResult, SourceContext
@@ -132,60 +133,61 @@ def _meta_or_absent(ctx: SourceContext, name: str) -> bool:
     return True
 
 
+# Fields read from each file (a value of another JSON type reads as NULL; varying ones as JSON).
+_REVIEWS_2018 = {"reviewerID": "VARCHAR", "asin": "VARCHAR", "overall": "DOUBLE", "unixReviewTime": "BIGINT",
+                 "reviewText": "VARCHAR", "summary": "VARCHAR"}
+_META_2018 = {"asin": "VARCHAR", "title": "VARCHAR", "brand": "VARCHAR", "category": "VARCHAR[]",
+              "description": "JSON", "price": "VARCHAR", "date": "VARCHAR"}
+_ITEMS_2018 = """
+    SELECT asin AS item_id, amz_short(title) AS title, amz_list(category) AS categories,
+           amz_paragraphs(description) AS description, amz_short(brand) AS brand,
+           amz_date(date) AS release_date, amz_price_text(price) AS price, 'https://www.amazon.com/dp/' || asin AS url
+    FROM stg_meta"""
+
+_REVIEWS_2023 = {"user_id": "VARCHAR", "parent_asin": "VARCHAR", "rating": "DOUBLE", "timestamp": "BIGINT",
+                 "title": "VARCHAR", "text": "VARCHAR"}
+_META_2023 = {"parent_asin": "VARCHAR", "title": "VARCHAR", "main_category": "VARCHAR", "store": "VARCHAR",
+              "categories": "VARCHAR[]", "description": "JSON", "price": "JSON", "details": "JSON", "author": "JSON"}
+# `details` keys that give a date, in order of preference.
+_DATE_KEYS = ("Date First Available", "Release date", "Publication date")
+_DATES = ", ".join(f"amz_date(json_extract_string(d, '$.\"{k}\"'))" for k in _DATE_KEYS)
+_ITEMS_2023 = f"""
+    WITH m AS (
+        SELECT *, CASE json_type(details) WHEN 'OBJECT' THEN details
+                      WHEN 'VARCHAR' THEN CASE WHEN json_valid(details ->> '$')
+                                               THEN CAST(details ->> '$' AS JSON) END END AS d
+        FROM stg_meta)
+    SELECT parent_asin AS item_id, amz_short(title) AS title,
+           coalesce(amz_list(categories), amz_list([main_category])) AS categories,
+           amz_paragraphs(description) AS description, amz_short(store) AS brand,
+           CASE json_type(author) WHEN 'OBJECT' THEN amz_short(author ->> 'name')
+                                  WHEN 'VARCHAR' THEN amz_short(author ->> '$') END AS creator,
+           CASE WHEN json_type(d, '$.Publisher') = 'VARCHAR'
+                THEN amz_short(json_extract_string(d, '$.Publisher')) END AS publisher,
+           coalesce({_DATES}) AS release_date,
+           CASE WHEN json_type(price) IN ('DOUBLE', 'BIGINT', 'UBIGINT') THEN CAST(price AS DOUBLE)
+                WHEN json_type(price) = 'VARCHAR' THEN amz_price_text(price ->> '$') END AS price,
+           'https://www.amazon.com/dp/' || parent_asin AS url
+    FROM m"""
+
+
 def ingest_2018(ctx: SourceContext) -> IngestResult:
     cat = ctx.spec.category
     _macros(ctx)
-    _stage_reviews(ctx, f"{cat}_5.json.gz", {"reviewerID": "VARCHAR", "asin": "VARCHAR", "overall": "DOUBLE",
-                                            "unixReviewTime": "BIGINT", "reviewText": "VARCHAR", "summary": "VARCHAR"},
-                   "reviewerID", "asin", "overall", "unixReviewTime")
+    _stage_reviews(ctx, f"{cat}_5.json.gz", _REVIEWS_2018, "reviewerID", "asin", "overall", "unixReviewTime")
     _events(ctx, "reviewerID", "asin", "overall", "unixReviewTime * 1000000", "reviewText", "summary")
-    meta = f"meta_{cat}.json.gz"
-    if _meta_or_absent(ctx, meta):
-        _stage_meta(ctx, meta, {"asin": "VARCHAR", "title": "VARCHAR", "brand": "VARCHAR",
-                                             "category": "VARCHAR[]", "description": "JSON", "price": "VARCHAR",
-                                             "date": "VARCHAR"}, "asin")
-        _items(ctx, """
-               SELECT asin AS item_id, amz_short(title) AS title, amz_list(category) AS categories,
-                      amz_paragraphs(description) AS description, amz_short(brand) AS brand,
-                      amz_date(date) AS release_date, amz_price_text(price) AS price,
-                      'https://www.amazon.com/dp/' || asin AS url
-               FROM stg_meta""")
+    if _meta_or_absent(ctx, meta := f"meta_{cat}.json.gz"):
+        _stage_meta(ctx, meta, _META_2018, "asin")
+        _items(ctx, _ITEMS_2018)
     return ctx.finish()
-
-
-# 2023 details keys that give a date, in order of preference.
-_DATE_KEYS = ("Date First Available", "Release date", "Publication date")
 
 
 def ingest_2023(ctx: SourceContext) -> IngestResult:
     cat = ctx.spec.category
     _macros(ctx)
-    _stage_reviews(ctx, f"{cat}.jsonl.gz", {"user_id": "VARCHAR", "parent_asin": "VARCHAR", "rating": "DOUBLE",
-                                           "timestamp": "BIGINT", "title": "VARCHAR", "text": "VARCHAR"},
-                   "user_id", "parent_asin", "rating", "timestamp")
-    _events(ctx, "user_id", "parent_asin", "rating", "timestamp * 1000", "text", "title")
-    meta = f"meta_{cat}.jsonl.gz"
-    if _meta_or_absent(ctx, meta):
-        _stage_meta(ctx, meta, {"parent_asin": "VARCHAR", "title": "VARCHAR", "main_category": "VARCHAR",
-                                             "store": "VARCHAR", "categories": "VARCHAR[]", "description": "JSON",
-                                             "price": "JSON", "details": "JSON", "author": "JSON"}, "parent_asin")
-        dates = ", ".join(f"amz_date(json_extract_string(d, '$.\"{k}\"'))" for k in _DATE_KEYS)
-        _items(ctx, f"""
-                WITH m AS (
-                    SELECT *, CASE json_type(details) WHEN 'OBJECT' THEN details
-                                  WHEN 'VARCHAR' THEN CASE WHEN json_valid(details ->> '$')
-                                                           THEN CAST(details ->> '$' AS JSON) END END AS d
-                    FROM stg_meta)
-                SELECT parent_asin AS item_id, amz_short(title) AS title,
-                       coalesce(amz_list(categories), amz_list([main_category])) AS categories,
-                       amz_paragraphs(description) AS description, amz_short(store) AS brand,
-                       CASE json_type(author) WHEN 'OBJECT' THEN amz_short(author ->> 'name')
-                                              WHEN 'VARCHAR' THEN amz_short(author ->> '$') END AS creator,
-                       CASE WHEN json_type(d, '$.Publisher') = 'VARCHAR'
-                            THEN amz_short(json_extract_string(d, '$.Publisher')) END AS publisher,
-                       coalesce({dates}) AS release_date,
-                       CASE WHEN json_type(price) IN ('DOUBLE', 'BIGINT', 'UBIGINT') THEN CAST(price AS DOUBLE)
-                            WHEN json_type(price) = 'VARCHAR' THEN amz_price_text(price ->> '$') END AS price,
-                       'https://www.amazon.com/dp/' || parent_asin AS url
-                FROM m""")
+    _stage_reviews(ctx, f"{cat}.jsonl.gz", _REVIEWS_2023, "user_id", "parent_asin", "rating", "timestamp")
+    _events(ctx, "user_id", "parent_asin", "rating", "timestamp * 1000", "text", "title")  # milliseconds
+    if _meta_or_absent(ctx, meta := f"meta_{cat}.jsonl.gz"):
+        _stage_meta(ctx, meta, _META_2023, "parent_asin")
+        _items(ctx, _ITEMS_2023)
     return ctx.finish()
