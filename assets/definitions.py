@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.filter import filtered_interactions
 from assets.ingest import canonical_tables
 from assets.publish import published_splits
 from assets.render import instruction_records
@@ -10,7 +11,7 @@ from itdr_pipeline.config import Settings
 
 main_job = dg.define_asset_job(
     "main", selection=dg.AssetSelection.all(),
-    description="Ingest, validate, render and publish one dataset partition.",
+    description="Ingest, validate, filter, render and publish one dataset partition.",
 )
 
 
@@ -23,7 +24,7 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[canonical_tables, instruction_records, published_splits],
+        assets=[canonical_tables, filtered_interactions, instruction_records, published_splits],
         jobs=[main_job],
         schedules=[weekly_refresh],
         resources=build_resources(settings),

@@ -25,11 +25,13 @@ def preview(con: duckdb.DuckDBPyConnection, table: str, dataset: str, columns: l
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, contract: Contract, dataset: str, order: str,
-                   dropped: dict[str, int] | None = None) -> dict[str, Any]:
-    count = con.execute(f"SELECT count(*) FROM {contract.table} WHERE dataset = ?", [dataset]).fetchone()[0]
+                   dropped: dict[str, int] | None = None, table: str | None = None) -> dict[str, Any]:
+    """`table` defaults to the contract's; pass another for a table of the same shape."""
+    table = table or contract.table
+    count = con.execute(f"SELECT count(*) FROM {table} WHERE dataset = ?", [dataset]).fetchone()[0]
     return {
         "dagster/row_count": int(count),
         "dagster/column_schema": contract.dagster_schema(),
-        "preview": preview(con, contract.table, dataset, contract.column_names[1:], order),
+        "preview": preview(con, table, dataset, contract.column_names[1:], order),
         **{k: int(v) for k, v in (dropped or {}).items()},
     }

@@ -29,7 +29,7 @@ class RenderConfig(dg.Config):
 
 
 @dg.asset(
-    deps=["users", "items", "interactions"],
+    deps=["users", "items", "filtered_interactions"],
     partitions_def=DATASETS,
     group_name="render",
     kinds={"duckdb"},

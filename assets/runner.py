@@ -11,6 +11,7 @@ import dagster as dg
 
 from assets.definitions import build_definitions
 from itdr_pipeline.config import Settings
+from itdr_pipeline.filters import FilterConfig
 
 _INSTANCE_YAML = """\
 # Written by itdr-pipeline. DuckDB allows one writer per file: assets in the `duckdb` pool
@@ -62,12 +63,14 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the Dagster UI for the event log)"
 
 
-def materialize(settings: Settings, datasets: list[str], tasks: list[str]) -> list[RunOutcome]:
+def materialize(settings: Settings, datasets: list[str], tasks: list[str],
+                filters: FilterConfig | None = None) -> list[RunOutcome]:
     prepare_instance(settings)
     job = build_definitions(settings).resolve_job_def("main")
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        "ops": {"instruction_records": {"config": {"tasks": tasks}}},
+        "ops": {"instruction_records": {"config": {"tasks": tasks}},
+                "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()}},
     }
     outcomes = []
     with dg.DagsterInstance.get() as instance:

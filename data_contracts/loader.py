@@ -58,12 +58,13 @@ class Contract:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def ddl(self) -> str:
-        """CREATE TABLE statement for the canonical table (identifiers are validated on load)."""
+    def ddl(self, table: str | None = None) -> str:
+        """CREATE TABLE statement for the canonical table, or a same-shaped `table` (identifiers are
+        validated on load; `table` comes from code)."""
         cols = ",\n  ".join(
             f"{c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
         )
-        return f"CREATE TABLE IF NOT EXISTS {self.table} (\n  {cols}\n)"
+        return f"CREATE TABLE IF NOT EXISTS {table or self.table} (\n  {cols}\n)"
 
     def resolved(self, params: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> list[Expectation]:
         """Expectations with `${param}` values filled in, plus not-null checks from the columns and

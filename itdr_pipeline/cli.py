@@ -60,6 +60,8 @@ def _presence(spec, settings: Settings) -> str:
     if spec.synthetic:
         return "generated locally (synthetic)"
     found = find_folder(spec, settings)
+    if found is None and not spec.downloads:
+        return f"missing (place the files under ITDR_RAW_DIR/{spec.folder}; see `itdr datasets {spec.id}`)"
     if found is None:
         fetch = f"itdr fetch {spec.folder}" + (f" --category {spec.category}" if spec.category else "")
         return f"missing (set ITDR_RAW_DIR or run `{fetch}`)"
@@ -70,19 +72,26 @@ def _presence(spec, settings: Settings) -> str:
 def materialize(
     datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset ids (default: demo).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (default: all the dataset feeds).")] = None,
+    since: Annotated[str | None, typer.Option(help="Filter: keep interactions from this ISO date (UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Filter: keep interactions before this ISO date (UTC).")] = None,
+    min_rating: Annotated[float | None, typer.Option(help="Filter: keep ratings >= this.")] = None,
+    k_core: Annotated[int, typer.Option(help="Filter: iterative k-core, users and items (e.g. 5).")] = 0,
+    min_history: Annotated[int, typer.Option(help="Filter: drop users with fewer interactions.")] = 0,
 ) -> None:
     """Ingest, validate, render and publish datasets by running the Dagster job in-process."""
+    from itdr_pipeline.filters import FilterConfig
     from itdr_pipeline.render import applicable_tasks
 
     ids = parse_dataset_list(datasets)
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else []
-    for dataset in ids:  # refuse bad task names before any work starts
+    for dataset in ids:  # refuse bad task names and filters before any work starts
         applicable_tasks(get_dataset(dataset), task_list or None)
+    filters = FilterConfig(since, until, min_rating, k_core, k_core, min_history)
     settings = Settings.from_env().ensure()
     from assets.runner import materialize as run
 
     typer.echo(f"ITDR_HOME={settings.home}")
-    for outcome in run(settings, ids, task_list):
+    for outcome in run(settings, ids, task_list, filters):
         if not outcome.success:
             _fail(f"{outcome.dataset}: {outcome.reason} (run {outcome.run_id})")
         meta = outcome.metadata.get("published_splits", {})
@@ -99,17 +108,27 @@ def materialize(
 @app.command()
 def export(
     dataset: Annotated[str, typer.Option(help="Dataset id.")],
-    task: Annotated[str, typer.Option(help="Task id, e.g. preference.")],
-    profile: Annotated[str, typer.Option(help="Split profile, e.g. temporal or tallrec.")] = "temporal",
-    format: Annotated[str, typer.Option("--format", help="Output format: alpaca.")] = "alpaca",
-    out: Annotated[Path, typer.Option(help="Output folder for train.json, valid.json, test.json.")] = Path("export"),
+    task: Annotated[str | None, typer.Option(help="Task id, e.g. preference (alpaca only).")] = None,
+    profile: Annotated[str, typer.Option(help="Split profile, e.g. temporal or tallrec (alpaca only).")] = "temporal",
+    format: Annotated[str, typer.Option("--format", help="alpaca (published splits, LLaMA-Factory JSON) or "
+                                                           "recbole (filtered interactions as atomic files).")] = "alpaca",
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("export"),
 ) -> None:
-    """Write the latest published splits as Alpaca/LLaMA-Factory JSON."""
+    """Write the latest published splits as Alpaca/LLaMA-Factory JSON, or a dataset as RecBole atomic files."""
     from itdr_pipeline.export import FORMATS, export_alpaca
 
+    spec = get_dataset(dataset)
+    if format == "recbole":
+        from itdr_pipeline.recbole import export_recbole
+
+        counts = export_recbole(Settings.from_env(), spec.id, out)
+        typer.echo(f"wrote {', '.join(f'{spec.id}.{k} ({n} rows)' for k, n in counts.items())} to {out / spec.id}")
+        return
     if format not in FORMATS:
-        _fail(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
-    counts = export_alpaca(Settings.from_env(), get_dataset(dataset).id, task, profile, out)
+        _fail(f"unknown format {format!r}; known: {', '.join((*FORMATS, 'recbole'))}")
+    if task is None:
+        _fail("--task is required for --format alpaca (e.g. --task preference)")
+    counts = export_alpaca(Settings.from_env(), spec.id, task, profile, out)
     typer.echo(f"wrote {', '.join(f'{s}.json ({n})' for s, n in counts.items())} to {out}")
 
 

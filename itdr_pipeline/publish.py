@@ -51,13 +51,15 @@ def version_inputs(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, An
         [dataset],
     ).fetchall()
     run = con.execute("SELECT config_json, templates_sha256 FROM render_runs WHERE dataset = ?", [dataset]).fetchone()
-    if not sources or run is None:
+    filters = con.execute("SELECT config_json FROM filter_runs WHERE dataset = ?", [dataset]).fetchone()
+    if not sources or run is None or filters is None:
         raise ItdrError(f"{dataset}: nothing to publish; ingest and render it first (`itdr materialize --datasets {dataset}`)")
     return {
         "dataset": dataset,
         "code_version": CODE_VERSION,
         "templates_sha256": run[1],
         "config": json.loads(run[0]),
+        "filters": json.loads(filters[0]),
         "sources": [dict(zip(("file", "sha256", "bytes", "status", "official_sha256"), s)) for s in sources],
     }
 

@@ -10,13 +10,14 @@ unpacked once, safely, into the cache (keyed by the archive's hash) and read fro
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from itdr_pipeline.archive import extract_zip
+from itdr_pipeline.archive import extract_into, move_into_place, staging_dir
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import RawDataError
-from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.hashing import sha256_file, sha256_json
 from itdr_pipeline.registry import DatasetSpec, Download
 
 
@@ -95,15 +96,14 @@ def locate(spec: DatasetSpec, settings: Settings) -> Located:
     folders = [folder, *(folder / d.strip_prefix.strip("/") for d in spec.downloads
                          if d.is_archive and d.strip_prefix.strip("/"))]
     found = _present(spec, folders)
-    if _missing(spec, found):
-        for download in spec.downloads:
-            if download.is_archive and (folder / download.filename).is_file():
-                return _from_archive(spec, settings, folder / download.filename, download)
+    archives = [(folder / d.filename, d) for d in spec.downloads if d.is_archive and (folder / d.filename).is_file()]
+    if _missing(spec, found) and archives:
+        return _from_archives(spec, settings, archives)
     if missing := _missing(spec, found):
         alt = [d.filename for d in spec.downloads if d.is_archive]
         also = f" (or the archive {' / '.join(alt)})" if alt else ""
         raise RawDataError(f"{spec.id}: required file {missing[0]} is missing from {folder}{also}")
-    return Located(folder, found, [_inspect(spec, name, path, settings) for name, path in found.items()])
+    return Located(folder, found, [_inspect(spec, name, path, settings, folder) for name, path in found.items()])
 
 
 def inspect_files(spec: DatasetSpec, folder: Path, settings: Settings | None = None) -> list[SourceFile]:
@@ -111,29 +111,43 @@ def inspect_files(spec: DatasetSpec, folder: Path, settings: Settings | None = N
     found = _present(spec, [folder])
     if missing := _missing(spec, found):
         raise RawDataError(f"{spec.id}: required file {missing[0]} is missing from {folder}")
-    return [_inspect(spec, name, path, settings) for name, path in found.items()]
+    return [_inspect(spec, name, path, settings, folder) for name, path in found.items()]
 
 
-def _inspect(spec: DatasetSpec, name: str, path: Path, settings: Settings | None) -> SourceFile:
+def _inspect(spec: DatasetSpec, name: str, path: Path, settings: Settings | None, folder: Path) -> SourceFile:
     # The official hash is that of the file under its registry name, not of an alternative spelling.
+    rel = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
     official = spec.file(name).sha256 if path.name == name.rsplit("/", 1)[-1] else None
-    return SourceFile(path.name, path, path.stat().st_size, _sha256(path, settings), official)
+    return SourceFile(rel, path, path.stat().st_size, _sha256(path, settings), official)
 
 
-def _from_archive(spec: DatasetSpec, settings: Settings, archive: Path, download: Download) -> Located:
-    digest = _sha256(archive, settings)
-    md5 = _md5(archive) if download.sha256 is None and download.md5 else None
-    archive_file = SourceFile(archive.name, archive, archive.stat().st_size, digest, download.sha256,
-                              download.md5, md5)
-    dest = settings.cache / "extracted" / spec.folder / digest[:16]
+def _from_archives(spec: DatasetSpec, settings: Settings, archives: list[tuple[Path, Download]]) -> Located:
+    """Unpack the official archives found in the folder (each into its `target`) into the cache, once."""
+    inspected, digests = [], []
+    for archive, download in archives:
+        digest = _sha256(archive, settings)
+        md5 = _md5(archive) if download.sha256 is None and download.md5 else None
+        inspected.append(SourceFile(archive.name, archive, archive.stat().st_size, digest, download.sha256,
+                                    download.md5, md5))
+        digests.append(digest)
+    dest = settings.cache / "extracted" / spec.folder / sha256_json(digests)[:16]
     if not (dest / ".complete").is_file():
-        extract_zip(archive, dest, download.strip_prefix)
-        (dest / ".complete").write_text(archive.name)
+        staging = staging_dir(dest)
+        try:
+            for archive, download in archives:
+                target = staging / download.target if download.target else staging
+                target.mkdir(parents=True, exist_ok=True)
+                extract_into(archive, target, dest, download.strip_prefix)
+            (staging / ".complete").write_text(" ".join(a.name for a, _ in archives))
+            move_into_place(staging, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     found = _present(spec, [dest])
     if missing := _missing(spec, found):
-        raise RawDataError(f"{spec.id}: {archive} holds no {missing[0]} under {download.strip_prefix or '/'!r}")
-    members = [_inspect(spec, name, path, settings) for name, path in found.items()]
-    return Located(dest, found, [archive_file, *members])
+        names = ", ".join(a.name for a, _ in archives)
+        raise RawDataError(f"{spec.id}: the archive(s) {names} hold no {missing[0]}")
+    members = [_inspect(spec, name, path, settings, dest) for name, path in found.items()]
+    return Located(dest, found, [*inspected, *members])
 
 
 def _md5(path: Path) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from data_contracts import CONTRACT_NAMES, load_contract
+from data_contracts import CONTRACT_NAMES, Contract, load_contract
 
 # Bookkeeping tables that are not user-facing canonical data, so they carry no contract.
 _INTERNAL_DDL = (
@@ -20,6 +20,8 @@ _INTERNAL_DDL = (
         user_id VARCHAR NOT NULL, target_item_id VARCHAR NOT NULL,
         candidate_item_ids VARCHAR[] NOT NULL, label DOUBLE, history_item_ids VARCHAR[] NOT NULL,
         target_ts TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS filter_runs (
+        dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, kept BIGINT NOT NULL, dropped_json VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS publications (
         version VARCHAR NOT NULL, dataset VARCHAR NOT NULL, path VARCHAR NOT NULL,
         published_at TIMESTAMP NOT NULL)""",
@@ -32,25 +34,28 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name in CONTRACT_NAMES:
         contract = load_contract(name)
         con.execute(contract.ddl())
-        _reconcile(con, contract)
+        _reconcile(con, contract, contract.table)
+    # The filtered interactions every task renders from have the interactions contract's shape.
+    con.execute(load_contract("interactions").ddl("filtered_interactions"))
+    _reconcile(con, load_contract("interactions"), "filtered_interactions")
     for ddl in _INTERNAL_DDL:
         con.execute(ddl)
 
 
-def _reconcile(con: duckdb.DuckDBPyConnection, contract) -> None:
+def _reconcile(con: duckdb.DuckDBPyConnection, contract: Contract, table: str) -> None:
     """Bring a warehouse made by an older version up to the contract: add missing columns (as
     nullable; the contract's not-null checks still gate the data) and relax dropped NOT NULLs."""
     have = {
         name: nullable == "YES"
         for name, nullable in con.execute(
             "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ? "
-            "AND table_schema = current_schema()", [contract.table]).fetchall()
+            "AND table_schema = current_schema()", [table]).fetchall()
     }
     for col in contract.columns:  # identifiers and types come from the validated contract YAML
         if col.name not in have:
-            con.execute(f"ALTER TABLE {contract.table} ADD COLUMN {col.name} {col.type}")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {col.name} {col.type}")
         elif col.nullable and not have[col.name]:
-            con.execute(f"ALTER TABLE {contract.table} ALTER COLUMN {col.name} DROP NOT NULL")
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {col.name} DROP NOT NULL")
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from itdr_pipeline.config import Settings
+from itdr_pipeline.filters import FilterConfig, apply_filters
 from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.warehouse import connect
@@ -52,6 +53,7 @@ def ml100k(tmp_path_factory: pytest.TempPathFactory):
     settings = Settings(home=tmp_path_factory.mktemp("ml100k"), raw_dir=shared_dataset("ml-100k").parent).ensure()
     with connect(settings.warehouse) as con:
         report = ingest_dataset(con, get_dataset("ml-100k"), settings)
+        apply_filters(con, "ml-100k", FilterConfig())  # the default keeps every interaction
         yield con, report
 
 

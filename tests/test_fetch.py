@@ -346,3 +346,25 @@ def test_tar_gz_is_unpacked_and_escapes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RawDataError, match=r"cut\.tar\.gz: corrupt, truncated"):
         extract_zip(truncated, tmp_path / "out4", strip_prefix="top/")
     assert not (tmp_path / "evil").exists() and not (tmp_path / "out2").exists()
+
+
+def test_fetch_one_category_then_another_into_the_shared_source_folder(server: _Server, tmp_path: Path) -> None:
+    """Amazon 2018 per category: plain .json.gz files served from copies of ../shared, no checksum published."""
+    shared = SHARED_RAW / "amazon-reviews-2018"
+    settings = Settings(home=tmp_path, raw_dir=None).ensure()
+    specs = {}
+    for category in ("Gift_Cards", "Magazine_Subscriptions"):
+        base = get_dataset(f"amazon-reviews-2018.{category.lower().replace('_', '-')}")
+        downloads = tuple(
+            Download(url=_serve(server, f"/amazon/{name}", (shared / name).read_bytes()), filename=name, sha256=None)
+            for name in (f"{category}_5.json.gz", f"meta_{category}.json.gz"))
+        specs[category] = dataclasses.replace(base, downloads=downloads)
+        assert fetch_dataset(specs[category], settings, progress=False) == tmp_path / "cache" / "raw" / base.folder
+    folder = tmp_path / "cache" / "raw" / "amazon-reviews-2018"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "Gift_Cards_5.json.gz", "Magazine_Subscriptions_5.json.gz", "meta_Gift_Cards.json.gz",
+        "meta_Magazine_Subscriptions.json.gz"]  # the second category did not replace the first
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, specs["Gift_Cards"], settings)
+    assert report.result.row_counts["interactions"] == 2972
+    assert {f.file: f.status for f in report.files}["Gift_Cards_5.json.gz"] == "official"  # pinned known hash

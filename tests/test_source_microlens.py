@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from data_contracts import load_contract
+from itdr_pipeline import fetch
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.ingest import ingest_dataset
@@ -151,3 +152,28 @@ def test_registry_entries():
     assert [d.url for d in spec.downloads][0] == (
         "https://recsys.westlake.edu.cn/MicroLens-100k-Dataset/MicroLens-100k_pairs.csv")
     assert [s.id for s in map(get_dataset, ("microlens-50k", "microlens-1m"))] == ["microlens-50k", "microlens-1m"]
+
+
+def test_empty_id_fails_naming_the_row(tmp_path):
+    raw = _raw(tmp_path, "microlens-50k")
+    with (raw / "MicroLens-50k_pairs.csv").open("a") as f:
+        f.write("4,,1620000400000\n")
+    with pytest.raises(RawDataError, match=r"MicroLens-50k_pairs.csv: 1 data row\(s\) have an empty .*data row 9"):
+        with _ingested(raw):
+            pass
+
+
+def test_fetch_places_the_plain_files_in_the_source_folder(tmp_path, monkeypatch):
+    def offline_download(url: str, dest: Path, sha256: str | None, **_) -> Path:
+        assert url.startswith("https://recsys.westlake.edu.cn/MicroLens-100k-Dataset/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / "microlens-100k" / url.rsplit("/", 1)[1], dest)
+        return dest
+
+    monkeypatch.setattr(fetch, "download", offline_download)
+    settings = Settings(home=tmp_path / "home", raw_dir=None).ensure()
+    folder = fetch.fetch_dataset(get_dataset("microlens-100k"), settings, progress=False)
+    assert folder.name == "microlens-100k" and len(list(folder.iterdir())) == 4
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, get_dataset("microlens-100k"), settings)
+    assert report.result.row_counts == {"users": 4, "items": 5, "interactions": 6, "reviews": 4}

@@ -1,6 +1,8 @@
 """MIND parser on hand-written fixtures in the official layout (tests/fixtures/mind-small/FIXTURE.md)."""
 
+import io
 import shutil
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from data_contracts import load_contract
+from itdr_pipeline import fetch
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.ingest import ingest_dataset
@@ -159,3 +162,46 @@ def test_large_reads_the_folders_unzip_names(tmp_path):
     assert sorted(str(f.path.relative_to(raw)) for f in report.files) == [
         "MINDlarge_dev/behaviors.tsv", "MINDlarge_dev/news.tsv", "MINDlarge_train/behaviors.tsv",
         "MINDlarge_train/news.tsv"]
+
+
+def test_empty_news_id_fails_naming_the_row(tmp_path):
+    raw = _raw(tmp_path)
+    with (raw / "dev" / "news.tsv").open("a", encoding="utf-8") as f:
+        f.write("\tnews\tnewsus\tA title without an id\t\t\t[]\t[]\n")
+    with pytest.raises(RawDataError, match=r"dev/news.tsv: 1 row\(s\) have an empty news id.*data row 5"):
+        with _ingested(raw):
+            pass
+
+
+def test_crlf_copy_reads_the_same(tmp_path):
+    raw = _raw(tmp_path)
+    for split in ("train", "dev"):
+        path = raw / split / "behaviors.tsv"
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    with _ingested(raw) as (report, con):
+        weights = con.execute("SELECT sum(weight) FROM interactions WHERE event = 'impression'").fetchone()
+    assert report.result.row_counts["interactions"] == 20 and weights == (6.0,)
+
+
+def test_fetch_unpacks_each_zip_into_its_split_folder(tmp_path, monkeypatch):
+    zips = {}
+    for split in ("train", "dev"):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for name in ("behaviors.tsv", "news.tsv"):  # the official zips hold their files at the root
+                zf.write(FIXTURE / split / name, name)
+        zips[f"https://mind201910small.blob.core.windows.net/release/MINDsmall_{split}.zip"] = buffer.getvalue()
+
+    def offline_download(url: str, dest: Path, sha256: str | None, **_) -> Path:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(zips[url])
+        return dest
+
+    monkeypatch.setattr(fetch, "download", offline_download)
+    settings = Settings(home=tmp_path / "home", raw_dir=None).ensure()
+    folder = fetch.fetch_dataset(get_dataset("mind-small"), settings, progress=False)
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*.tsv")) == [
+        "dev/behaviors.tsv", "dev/news.tsv", "train/behaviors.tsv", "train/news.tsv"]
+    with connect(settings.warehouse) as con:
+        report = ingest_dataset(con, get_dataset("mind-small"), settings)
+    assert report.result.row_counts == {"users": 4, "items": 8, "interactions": 20, "reviews": 0}

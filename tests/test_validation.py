@@ -43,3 +43,30 @@ def test_unknown_item_reference_is_an_error(raw_copy, tmp_path):
         outcomes = validate_table(con, load_contract("interactions"), get_dataset("ml-100k"))
     bad = {o.expectation.id: o for o in outcomes if not o.success}
     assert set(bad) == {"item_is_known"} and bad["item_is_known"].examples == ("99999",)
+
+
+def test_gx_and_duckdb_engines_agree_on_failing_data(raw_copy, tmp_path):
+    """The SQL engine (used above 1M rows) must judge exactly as the GX suite does."""
+    folder = raw_copy / "ml-100k"
+    data = folder / "u.data"
+    text = data.read_text().replace("196\t242\t3\t881250949", "196\t242\t9\t881250949", 1)
+    data.write_text(text + "186\t302\t3\t891717742\n")  # a repeat of line 2: not unique
+    user = folder / "u.user"
+    user.write_text(user.read_text().replace("1|24|M|technician|85711", "1|200|M|technician|85711", 1))
+    settings = Settings(home=tmp_path / "home", raw_dir=raw_copy).ensure()
+    spec = get_dataset("ml-100k")
+    with connect(settings.warehouse) as con:
+        ingest_dataset(con, spec, settings)
+        for table in ("users", "items", "interactions", "reviews"):
+            judged = {}
+            for engine in ("gx", "duckdb"):
+                outcomes = validate_table(con, load_contract(table), spec, engine)
+                # Examples are shown differently (GX lists rows, SQL distinct values) but must exist.
+                assert all(o.examples for o in outcomes if not o.success), (engine, table)
+                judged[engine] = sorted((o.expectation.id, o.success, o.unexpected_count, o.element_count)
+                                        for o in outcomes)
+            assert judged["gx"] == judged["duckdb"], table
+            failed = {row[0]: row[2] for row in judged["duckdb"] if not row[1]}
+            expected = {"users": {"age_plausible": 1}, "items": {},
+                        "interactions": {"rating_in_scale": 1, "user_item_unique": 2}, "reviews": {}}[table]
+            assert failed == expected, table

@@ -1,12 +1,12 @@
 """Last.fm 1K and 360K (Òscar Celma, MTG / Universitat Pompeu Fabra, 2010).
 
 Both archives are `.tar.gz` with the files under a top folder (`lastfm-dataset-1K/`,
-`lastfm-dataset-360K/`). Fetch unpacks only zips, so users extract the archive themselves, either
-flat into ITDR_RAW_DIR/<id>/ or as it comes (the top folder is an accepted alternative path).
+`lastfm-dataset-360K/`): ITDR_RAW_DIR/<id>/ may hold the files, the archive extracted as it comes,
+or the archive itself (unpacked into the cache on first use).
 
 Checksums: the READMEs publish an MD5 per file (recorded in `extra`; RawFile has no MD5 field),
-and the creator's Zenodo record (doi:10.5281/zenodo.6090214) an MD5 per archive. No SHA-256 is
-published anywhere, so the files read `unverified`.
+and the creator's Zenodo record (doi:10.5281/zenodo.6090214) an MD5 per archive, as cited by
+several public loaders that check it. No SHA-256 was found published, so the files read `unverified`.
 """
 
 from itdr_pipeline.registry.spec import DatasetSpec, Download, RawFile
@@ -45,9 +45,9 @@ SPECS = (
         citation=CITATION,
         format="lastfm:ingest_1k",
         files=(
-            RawFile(PLAYS_1K, None, alternatives=(f"{_1K}/{PLAYS_1K}",)),
+            RawFile(PLAYS_1K, None),
             # Without the profile the plays still ingest (users without demographics), reported as absent.
-            RawFile(PROFILE_1K, None, required=False, alternatives=(f"{_1K}/{PROFILE_1K}",)),
+            RawFile(PROFILE_1K, None, required=False),
         ),
         downloads=(
             Download(url=f"{_ZENODO}/lastfm-dataset-1K.tar.gz", filename="lastfm-dataset-1K.tar.gz", sha256=None,
@@ -88,8 +88,8 @@ SPECS = (
         citation=CITATION,
         format="lastfm:ingest_360k",
         files=(
-            RawFile(PLAYS_360K, None, alternatives=(f"{_360K}/{PLAYS_360K}",)),
-            RawFile(PROFILE_360K, None, required=False, alternatives=(f"{_360K}/{PROFILE_360K}",)),
+            RawFile(PLAYS_360K, None),
+            RawFile(PROFILE_360K, None, required=False),
         ),
         downloads=(
             Download(url=f"{_ZENODO}/lastfm-dataset-360K.tar.gz", filename="lastfm-dataset-360K.tar.gz",

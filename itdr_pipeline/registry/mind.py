@@ -2,12 +2,13 @@
 
 One id per size holds both splits (`train/`, `dev/`): a user's click history and impressions
 span them, and the publisher's own split is kept by file order. The official zips hold
-behaviors.tsv and news.tsv at their root under the same names, so each must be unpacked into
-its own folder; `Download` cannot say "unpack into train/" yet, so no downloads are registered
-and the URLs are given in the description (see the parser module for the format).
+behaviors.tsv and news.tsv at their root under the same names, so each is unpacked into its own
+folder (`Download.target`). The publisher gives no checksums; the zip sizes seen on the release
+host are 52,952,752 / 30,945,572 bytes (small train / dev) and 530,196,631 / 103,456,245 (large).
+See the parser module for the file format.
 """
 
-from itdr_pipeline.registry.spec import DatasetSpec, RawFile
+from itdr_pipeline.registry.spec import DatasetSpec, Download, RawFile
 
 _RELEASE = "https://mind201910small.blob.core.windows.net/release"
 TERMS = (
@@ -46,11 +47,13 @@ def _spec(rid: str, size: str, name: str, about: str) -> DatasetSpec:
         id=rid, name=name,
         description=(
             f"{about} Impressions (clicked / shown but not clicked) with their time, and each user's click "
-            f"history (no times). Unpack {_RELEASE}/MIND{size}_train.zip into train/ and "
-            f"{_RELEASE}/MIND{size}_dev.zip into dev/ (the publisher gives no checksums)."
+            f"history (no times). By hand: unzip MIND{size}_train.zip into train/ and MIND{size}_dev.zip "
+            f"into dev/."
         ),
         homepage="https://msnews.github.io/", terms=TERMS, citation=CITATION,
         format="mind:ingest", files=_files(size),
+        downloads=tuple(Download(url=f"{_RELEASE}/MIND{size}_{split}.zip", filename=f"MIND{size}_{split}.zip",
+                                 sha256=None, target=split) for split in ("train", "dev")),
         feedback="implicit", label_rule="clicked", tasks=("preference", "tkr", "tui"),
         item_noun="news article", expectations=_EXPECTATIONS,
     )

@@ -9,7 +9,7 @@ interactions (every referenced id gets a row, attributes NULL), any other table 
 """
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -18,7 +18,7 @@ import pyarrow as pa
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.sources.delimited import FileReadStats, Rejected, check_reject_share, read_delimited
-from itdr_pipeline.sources.jsonlines import read_json_lines, read_python_literals
+from itdr_pipeline.sources.jsonlines import lines_at, read_json_lines, read_python_literals
 
 CANONICAL = ("users", "items", "interactions", "reviews")
 
@@ -75,30 +75,38 @@ class SourceContext:
         if count:
             self.skipped[reason] = self.skipped.get(reason, 0) + int(count)
 
-    def _checked(self, stats: FileReadStats) -> FileReadStats:
+    def label(self, name: str) -> str:
+        """How a file is named in rejected_rows and counts: its path inside the dataset folder
+        (`train/behaviors.tsv`), so two files of the same name stay apart."""
+        path = self.files[name]
+        return path.relative_to(self.folder).as_posix() if path.is_relative_to(self.folder) else path.name
+
+    def _checked(self, stats: FileReadStats, name: str) -> FileReadStats:
+        label = self.label(name)
+        stats = FileReadStats(label, stats.rows, [replace(r, file=label) for r in stats.rejected])
         check_reject_share(stats, self.dataset, self.max_reject_share)
         self.rejected += stats.rejected
-        self.file_rows[stats.file] = self.file_rows.get(stats.file, 0) + stats.rows
+        self.file_rows[label] = self.file_rows.get(label, 0) + stats.rows
         return stats
 
     def read_delimited(self, name: str, stage: str, columns: dict[str, str], **options) -> FileReadStats:
-        return self._checked(read_delimited(self.con, self.files[name], stage, columns, **options))
+        return self._checked(read_delimited(self.con, self.files[name], stage, columns, **options), name)
 
     def read_json_lines(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
-        return self._checked(read_json_lines(self.con, self.files[name], stage, fields))
+        return self._checked(read_json_lines(self.con, self.files[name], stage, fields), name)
 
     def read_python_literals(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
-        return self._checked(read_python_literals(self.con, self.files[name], stage, fields))
+        return self._checked(read_python_literals(self.con, self.files[name], stage, fields), name)
 
     def reject_where(self, stage: str, name: str, condition: str, reason: str) -> int:
         """Quarantine the rows of a JSON-lines `stage` matching the SQL `condition` (a failed cast, a
         missing key) with their line numbers, and delete them from the stage."""
-        bad = self.con.execute(
-            f"SELECT line_no, to_json(t)::VARCHAR FROM {stage} t WHERE {condition} ORDER BY line_no").fetchall()
+        bad = self.con.execute(f"SELECT line_no FROM {stage} t WHERE {condition} ORDER BY line_no").fetchall()
         if bad:
             self.con.execute(f"DELETE FROM {stage} WHERE {condition}")
-            file = self.files[name].name
-            self.rejected += [Rejected(file, int(n), reason, text) for n, text in bad]
+            file = self.label(name)
+            original = lines_at(self.files[name], [n for (n,) in bad])  # the line as read, for the quarantine
+            self.rejected += [Rejected(file, int(n), reason, original.get(n)) for (n,) in bad]
             self.file_rows[file] = self.file_rows.get(file, 0) - len(bad)
             lines = self.file_rows[file] + len([r for r in self.rejected if r.file == file])
             share = len([r for r in self.rejected if r.file == file]) / max(lines, 1)

@@ -73,6 +73,9 @@ def read_delimited(
     if dateformat:
         options["dateformat"] = dateformat
     named = ", ".join(f"{k} := ${k}" for k in options)
+    # DuckDB appends to an existing rejects table: start clean, or an earlier read's rejects repeat.
+    con.execute(f"DROP TABLE IF EXISTS {stage}_rejects")
+    con.execute(f"DROP TABLE IF EXISTS {stage}_scans")
     try:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM read_csv($path, {named})",

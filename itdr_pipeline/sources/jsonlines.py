@@ -3,9 +3,10 @@
 DuckDB reads the file as one text column per line (gzip or plain, streaming, never whole in
 Python memory); `json_transform` turns each valid line into typed columns in one parse. Lines
 that are not valid UTF-8, not JSON, or not an object are quarantined with their exact 1-based
-line number. Blank lines are skipped. Fields are read with the types the caller gives; a value
-of another JSON type becomes NULL, so read fields whose type varies as VARCHAR or JSON and cast
-them in SQL (see `SourceContext.reject_where` for refusing rows whose cast fails).
+line number. Blank lines are skipped. Fields are read with the types the caller gives, and
+DuckDB casts leniently ("5.0" -> 5.0 as DOUBLE, true -> 1.0, 7 -> "7" as VARCHAR): only values it
+cannot cast become NULL. So read fields whose type varies as VARCHAR or JSON and check them in
+SQL (see `SourceContext.reject_where` for refusing rows whose check fails).
 
 Python-literal lines (the Steam release: `{u'id': u'1', ...}`) are parsed with `ast.literal_eval`
 in chunks, re-encoded as JSON and staged the same way.
@@ -33,6 +34,8 @@ _CHUNK_LINES = 50_000
 def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str]) -> FileReadStats:
     """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
     raw = f"{stage}_raw"
+    con.execute(f"DROP TABLE IF EXISTS {raw}_rejects")  # DuckDB appends to an existing rejects table
+    con.execute(f"DROP TABLE IF EXISTS {raw}_scans")
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {raw} AS
@@ -86,6 +89,20 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, lines: 
     con.execute(f"DROP TABLE {lines}")
     rejected.sort(key=lambda r: r.line_no)
     return FileReadStats(path.name, int(rows), rejected)
+
+
+def lines_at(path: Path, numbers: list[int]) -> dict[int, str]:
+    """The text of the given 1-based lines of a (gzip'd) text file, read in one streaming pass."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    wanted, out = set(numbers), {}
+    last = max(wanted, default=0)
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        for n, text in enumerate(handle, start=1):
+            if n in wanted:
+                out[n] = text.rstrip("\r\n")
+            if n >= last:
+                break
+    return out
 
 
 def _jsonable(value: Any) -> Any:

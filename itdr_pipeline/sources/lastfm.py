@@ -77,7 +77,8 @@ def ingest_1k(ctx: SourceContext) -> IngestResult:
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW new_interactions AS
-            SELECT user_id, {_ITEM_1K} AS item_id, strptime(ts, '{_TIME}') AS ts, 'play' AS event, 1.0::DOUBLE AS weight, rowid AS src_row
+            SELECT user_id, {_ITEM_1K} AS item_id, strptime(ts, '{_TIME}') AS ts, 'play' AS event,
+                   1.0::DOUBLE AS weight, rowid AS src_row
             FROM stg_lfm_plays"""
     )
     _users(ctx, PROFILE_1K, header=True, user_rule=_MISSING_USER)
@@ -99,12 +100,18 @@ def ingest_360k(ctx: SourceContext) -> IngestResult:
             FROM (SELECT {_ITEM_360K} AS item_id, artist, rowid AS src FROM stg_lfm_plays)
             GROUP BY item_id"""
     )
+    # Materialized once (in file order): the write reads it, and so does the derivation of users.
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW new_interactions AS
-            SELECT user_id, item_id, NULL::TIMESTAMP AS ts, 'play' AS event, sum(plays)::DOUBLE AS weight,
-                   min(src) AS src_row
+        f"""CREATE OR REPLACE TEMP TABLE stg_lfm_events AS
+            SELECT user_id, item_id, sum(plays)::DOUBLE AS weight, min(src) AS src_row
             FROM (SELECT user_id, {_ITEM_360K} AS item_id, plays, rowid AS src FROM stg_lfm_plays)
-            GROUP BY user_id, item_id"""
+            GROUP BY user_id, item_id ORDER BY src_row"""
+    )
+    merged = con.execute("SELECT (SELECT count(*) FROM stg_lfm_plays) - (SELECT count(*) FROM stg_lfm_events)")
+    ctx.skip("merged_user_artist_lines", merged.fetchone()[0])
+    con.execute(
+        """CREATE OR REPLACE TEMP VIEW new_interactions AS
+           SELECT user_id, item_id, NULL::TIMESTAMP AS ts, 'play' AS event, weight, src_row FROM stg_lfm_events"""
     )
     _users(ctx, PROFILE_360K, header=False, user_rule=_BAD_SHA1)
     return _finish(ctx)
@@ -116,6 +123,8 @@ def _users(ctx: SourceContext, name: str, *, header: bool, user_rule: tuple[str,
         return
     stats = _read(ctx, name, "stg_lfm_profile", _PROFILE_COLUMNS, header=header)
     _quarantine(ctx, "stg_lfm_profile", name, stats, header=header, rules=[user_rule])
+    repeated = ctx.con.execute("SELECT count(*) - count(DISTINCT user_id) FROM stg_lfm_profile").fetchone()[0]
+    ctx.skip("duplicate_user", repeated)
     ctx.con.execute(
         """CREATE OR REPLACE TEMP VIEW new_users AS
            SELECT user_id, CASE WHEN trim(gender) <> '' THEN gender END AS gender,
@@ -126,7 +135,7 @@ def _users(ctx: SourceContext, name: str, *, header: bool, user_rule: tuple[str,
     )
 
 
-_STAGES = ("stg_lfm_plays", "stg_lfm_profile")
+_STAGES = ("stg_lfm_plays", "stg_lfm_profile", "stg_lfm_events")
 
 
 def _read(ctx: SourceContext, name: str, stage: str, columns: dict[str, str], *, header: bool) -> FileReadStats:
@@ -143,7 +152,8 @@ def _drop(ctx: SourceContext, *stages: str) -> None:
 
 
 def _finish(ctx: SourceContext) -> IngestResult:
-    result = ctx.finish()
+    # Items are listed from the same staged plays as the interactions: nothing to derive for them.
+    result = ctx.finish(authoritative=("items",))
     _drop(ctx, *_STAGES)  # the staged plays are the size of the file: free them now, not at session end
     return result
 

@@ -22,6 +22,7 @@ whose first two fields are not numeric ids (e.g. the rest of a comment broken ov
 quarantined with its line number. Comments become `reviews` (no time, no rating).
 """
 
+from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
 
 _CONTROL = "\x01"  # never inside the text: a whole line lands in one column
@@ -61,6 +62,7 @@ def _has_header(ctx: SourceContext, name: str, delim: str) -> bool:
 def _pairs(ctx: SourceContext, name: str) -> None:
     ctx.read_delimited(name, "stg_pairs", {"user_id": "BIGINT", "item_id": "BIGINT", "ts": "BIGINT"},
                        delim=",", header=_has_header(ctx, name, ","))
+    _refuse_empty(ctx, name, "stg_pairs", ("user_id", "item_id", "ts"))
     ctx.con.execute(
         """CREATE OR REPLACE TEMP VIEW new_interactions AS
            SELECT user_id::VARCHAR AS user_id, item_id::VARCHAR AS item_id, make_timestamp(ts * 1000) AS ts,
@@ -76,7 +78,17 @@ def _id_text_csv(ctx: SourceContext, name: str, col: str, stage: str) -> str | N
         return None
     ctx.read_delimited(name, stage, {"item_id": "BIGINT", col: "VARCHAR"}, delim=",", quote='"',
                        header=_has_header(ctx, name, ","))
+    _refuse_empty(ctx, name, stage, ("item_id",))
     return f"SELECT item_id, {col}, rowid AS row_idx FROM {stage}"
+
+
+def _refuse_empty(ctx: SourceContext, name: str, stage: str, columns: tuple[str, ...]) -> None:
+    """An empty field reads as NULL, which the reader does not refuse: fail rather than drop it unseen."""
+    condition = " OR ".join(f"{c} IS NULL" for c in columns)
+    count, first = ctx.con.execute(f"SELECT count(*), min(rowid) + 1 FROM {stage} WHERE {condition}").fetchone()
+    if count:
+        raise RawDataError(f"{ctx.dataset}: {name}: {count} data row(s) have an empty {' / '.join(columns)}, "
+                           f"the first is data row {first}")
 
 
 def _line_titles(ctx: SourceContext, name: str) -> str | None:

@@ -17,7 +17,6 @@ lines are named by registry path (`pixelrec_interaction/Pixel200K.csv`).
 """
 
 import csv
-from dataclasses import replace
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
@@ -65,13 +64,8 @@ def _read(ctx: SourceContext, name: str, stage: str, wanted: dict[str, str]) -> 
     if len(set(header)) != len(header):
         raise RawDataError(f"{ctx.dataset}: {name} repeats a column name in its header {header}")
     columns = {c: wanted.get(c, "VARCHAR") for c in header}
-    since = len(ctx.rejected)
+    # Rejects are labelled by path inside the folder (SourceContext.label): Pixel200K.csv names two files.
     ctx.read_delimited(name, stage, columns, delim=",", quote='"', header=True)
-    # Label rejects by registry path: Pixel200K.csv names two different files in this layout.
-    bare = ctx.files[name].name
-    if bare != name:
-        ctx.rejected[since:] = [replace(r, file=name) if r.file == bare else r for r in ctx.rejected[since:]]
-        ctx.file_rows[name] = ctx.file_rows.pop(bare)
 
 
 def _refuse_empty(ctx: SourceContext, name: str, stage: str, columns: tuple[str, ...]) -> None:

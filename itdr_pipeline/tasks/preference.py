@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.templates import templates_for
 
@@ -45,7 +46,7 @@ def _tallrec_users(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, cfg: Prefe
     con.execute(
         """CREATE OR REPLACE TEMP TABLE pref_users AS
            WITH u AS (SELECT user_id, greatest(count(*) - $h, 0) AS windows, min(src_row) AS first_row
-                      FROM interactions WHERE dataset = $dataset AND rating IS NOT NULL GROUP BY user_id),
+                      FROM filtered_interactions WHERE dataset = $dataset AND rating IS NOT NULL GROUP BY user_id),
            w AS (SELECT *, sum(windows) OVER (ORDER BY first_row DESC ROWS UNBOUNDED PRECEDING) AS from_end FROM u)
            SELECT user_id FROM w WHERE windows > 0 AND from_end - windows < $n""",
         {"h": cfg.history_len, "dataset": spec.id, "n": cfg.tallrec_records},
@@ -60,7 +61,7 @@ def _sequence(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, only_selected_u
                   row_number() OVER (PARTITION BY i.user_id ORDER BY i.ts, i.src_row) - 1 AS pos,
                   count(*) OVER (PARTITION BY i.user_id) AS n,
                   min(i.src_row) OVER (PARTITION BY i.user_id) AS first_row
-           FROM interactions i WHERE i.dataset = ? AND i.rating IS NOT NULL {user_filter}""",
+           FROM filtered_interactions i WHERE i.dataset = ? AND i.rating IS NOT NULL {user_filter}""",
         [spec.like_threshold, spec.id],
     )
 
@@ -135,6 +136,9 @@ def render_preference(
     """Records for one profile, ordered by record_idx, in the instruction_records layout."""
     if profile not in PROFILES:
         raise ValueError(f"unknown preference profile {profile!r}; known: {PROFILES}")
+    if con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [spec.id]).fetchone()[0] == 0:
+        raise ItdrError(f"{spec.id}: interactions not filtered yet (filtered_interactions is what tasks read); "
+                        "run itdr_pipeline.filters.apply_filters or `itdr materialize`")
     if profile == "tallrec":
         _tallrec_users(con, spec, cfg)
         _sequence(con, spec, only_selected_users=True)
