@@ -25,6 +25,7 @@ ui: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest_render.py
+	$(BIN)/python bench/bench_ingest_validate.py
 
 clean-venv:
 	rm -rf $(VENV)
