@@ -8,6 +8,8 @@ from assets.publish import published_splits
 from assets.render import instruction_records
 from assets.resources import DATASETS, build_resources
 from itdr_pipeline.config import Settings
+from itdr_pipeline.raw import available
+from itdr_pipeline.registry import get_dataset
 
 main_job = dg.define_asset_job(
     "main", selection=dg.AssetSelection.all(),
@@ -17,9 +19,12 @@ main_job = dg.define_asset_job(
 
 @dg.schedule(job=main_job, cron_schedule="0 3 * * 1", default_status=dg.DefaultScheduleStatus.STOPPED)
 def weekly_refresh(context: dg.ScheduleEvaluationContext):
-    """Re-materialize every dataset weekly: unchanged raw files republish the same version (a no-op)."""
+    """Re-materialize every dataset whose raw files are present, weekly: unchanged raw files
+    republish the same version (a no-op)."""
+    settings = Settings.from_env()
     for key in DATASETS.get_partition_keys():
-        yield dg.RunRequest(run_key=f"{key}-{context.scheduled_execution_time:%Y%m%d}", partition_key=key)
+        if available(get_dataset(key), settings):
+            yield dg.RunRequest(run_key=f"{key}-{context.scheduled_execution_time:%Y%m%d}", partition_key=key)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

@@ -13,7 +13,7 @@ import typer
 
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
-from itdr_pipeline.raw import find_folder
+from itdr_pipeline.raw import available, find_folder
 from itdr_pipeline.registry import LABEL_RULES, REGISTRY, get_category, get_dataset, parse_dataset_list
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -60,6 +60,8 @@ def _presence(spec, settings: Settings) -> str:
     if spec.synthetic:
         return "generated locally (synthetic)"
     found = find_folder(spec, settings)
+    if found is not None and not available(spec, settings):
+        return f"incomplete: {found} lacks required files (see `itdr datasets {spec.id}`)"
     if found is None and not spec.downloads:
         return f"missing (place the files under ITDR_RAW_DIR/{spec.folder}; see `itdr datasets {spec.id}`)"
     if found is None:

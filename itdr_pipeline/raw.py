@@ -89,13 +89,27 @@ def _missing(spec: DatasetSpec, found: dict[str, Path]) -> list[str]:
     return [r.name for r in spec.files if r.required and r.name not in found]
 
 
+def _search_folders(spec: DatasetSpec, folder: Path) -> list[Path]:
+    # Files may sit in the folder or, when an archive was unpacked in place, under its top folder.
+    return [folder, *(folder / d.strip_prefix.strip("/") for d in spec.downloads
+                      if d.is_archive and d.strip_prefix.strip("/"))]
+
+
+def available(spec: DatasetSpec, settings: Settings) -> bool:
+    """Whether the dataset's required files (or its official archives) are there, without hashing."""
+    if spec.synthetic:
+        return True
+    folder = find_folder(spec, settings)
+    if folder is None:
+        return False
+    archives = any(d.is_archive and (folder / d.filename).is_file() for d in spec.downloads)
+    return archives or not _missing(spec, _present(spec, _search_folders(spec, folder)))
+
+
 def locate(spec: DatasetSpec, settings: Settings) -> Located:
     """Find every file of `spec`, unpacking its official archive from the folder if that is what is there."""
     folder = resolve_folder(spec, settings)
-    # Files may sit in the folder or, when an archive was unpacked in place, under its top folder.
-    folders = [folder, *(folder / d.strip_prefix.strip("/") for d in spec.downloads
-                         if d.is_archive and d.strip_prefix.strip("/"))]
-    found = _present(spec, folders)
+    found = _present(spec, _search_folders(spec, folder))
     archives = [(folder / d.filename, d) for d in spec.downloads if d.is_archive and (folder / d.filename).is_file()]
     if _missing(spec, found) and archives:
         return _from_archives(spec, settings, archives)

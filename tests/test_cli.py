@@ -14,6 +14,22 @@ def test_datasets_lists_ids_first(home):
     assert ids[:4] == ["demo", "ml-100k", "ml-1m", "ml-latest-small"] and len(ids) == len(set(ids))
     assert "synthetic" in out[0].lower() and f"present: {SHARED_RAW / 'ml-100k'}" in out[1]
     assert "missing (set ITDR_RAW_DIR or run `itdr fetch ml-32m`)" in out[ids.index("ml-32m")]
+    # Per-category sources share a folder: a category whose files are not there is not "present".
+    assert f"present: {SHARED_RAW / 'amazon-reviews-2018'}" in out[ids.index("amazon-reviews-2018.gift-cards")]
+    assert "\tincomplete: " in out[ids.index("amazon-reviews-2018.software")]
+
+
+def test_weekly_refresh_requests_only_datasets_that_are_there(home):
+    import datetime
+
+    import dagster as dg
+
+    from assets.definitions import weekly_refresh
+
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 11, 23, 3))
+    keys = [r.partition_key for r in weekly_refresh(ctx)]
+    assert keys == ["demo", "ml-100k", "ml-1m", "ml-latest-small", "amazon-reviews-2018.gift-cards",
+                    "amazon-reviews-2018.magazine-subscriptions", "steam"]
 
 
 def test_datasets_shows_one_dataset_in_detail(home):
