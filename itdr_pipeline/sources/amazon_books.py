@@ -32,6 +32,7 @@ Label rule `rating_above` with like_threshold 3: 4 and 5 stars are liked (TALLRe
 """
 
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.text import sql_str, unescape_html
 
 REVIEWS = "Books_rating.csv"
 BOOKS = "books_data.csv"
@@ -48,23 +49,10 @@ _BOOK_COLUMNS = dict.fromkeys(
 _LIST_ITEM = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\""""
 
 
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def unescape_html(column: str) -> str:
-    """SQL decoding the entities the sources carry (`&amp;` last, so `&amp;lt;` decodes once), blank -> NULL."""
-    expr = column
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&#039;", "'"),
-                         ("&amp;", "&")):
-        expr = f"replace({expr}, {_sql_str(entity)}, {_sql_str(char)})"
-    return f"nullif(trim({expr}), '')"
-
-
 def _python_list(column: str) -> str:
     """SQL turning a Python list literal into VARCHAR[] (escapes undone; `[]` or blank -> NULL);
     a value that is not a list becomes a one-element list."""
-    items = (f"list_transform(regexp_extract_all({column}, {_sql_str(_LIST_ITEM)}), "
+    items = (f"list_transform(regexp_extract_all({column}, {sql_str(_LIST_ITEM)}), "
              r"lambda x: regexp_replace(x[2:-2], '\\(.)', '\1', 'g'))")
     return (f"CASE WHEN starts_with(trim({column}), '[') THEN nullif({items}, []) "
             f"WHEN nullif(trim({column}), '') IS NOT NULL THEN [trim({column})] END")

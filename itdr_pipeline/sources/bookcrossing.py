@@ -43,6 +43,7 @@ import tempfile
 from pathlib import Path
 
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.text import unescape_html
 from itdr_pipeline.sources.delimited import FileReadStats
 
 RATINGS = "BX-Book-Ratings.csv"
@@ -86,19 +87,6 @@ def _read(ctx: SourceContext, name: str, stage: str, columns: dict[str, str]) ->
             return ctx.read_delimited(name, stage, columns, **{**options, "encoding": "utf-8"})
         finally:
             ctx.files[name] = path
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def unescape_html(column: str) -> str:
-    """SQL decoding the entities the sources carry (`&amp;` last, so `&amp;lt;` decodes once), blank -> NULL."""
-    expr = column
-    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#39;", "'"), ("&#039;", "'"),
-                         ("&amp;", "&")):
-        expr = f"replace({expr}, {_sql_str(entity)}, {_sql_str(char)})"
-    return f"nullif(trim({expr}), '')"
 
 
 def _stage_items(ctx: SourceContext) -> None:
