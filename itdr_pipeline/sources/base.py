@@ -18,7 +18,7 @@ import pyarrow as pa
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.sources.delimited import FileReadStats, Rejected, check_reject_share, read_delimited
-from itdr_pipeline.sources.jsonlines import lines_at, read_json_lines, read_python_literals
+from itdr_pipeline.sources.jsonlines import lines_at, read_json_lines, read_lines, read_python_literals
 
 CANONICAL = ("users", "items", "interactions", "reviews")
 
@@ -91,6 +91,10 @@ class SourceContext:
 
     def read_delimited(self, name: str, stage: str, columns: dict[str, str], **options) -> FileReadStats:
         return self._checked(read_delimited(self.con, self.files[name], stage, columns, **options), name)
+
+    def read_lines(self, name: str, stage: str) -> FileReadStats:
+        """One text row per physical line (src_row, line_no, line), for formats parsed in SQL."""
+        return self._checked(read_lines(self.con, self.files[name], stage), name)
 
     def read_json_lines(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
         return self._checked(read_json_lines(self.con, self.files[name], stage, fields), name)

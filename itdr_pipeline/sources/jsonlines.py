@@ -31,8 +31,9 @@ _MAX_LINE = 64 * 1024 * 1024
 _CHUNK_LINES = 50_000
 
 
-def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str]) -> FileReadStats:
-    """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
+def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> FileReadStats:
+    """`path` as temp table `stage` (src_row, line_no, line): one row per non-blank physical line,
+    carriage returns stripped, with its exact 1-based line number (for `SourceContext.reject_where`)."""
     raw = f"{stage}_raw"
     con.execute(f"DROP TABLE IF EXISTS {raw}_rejects")  # DuckDB appends to an existing rejects table
     con.execute(f"DROP TABLE IF EXISTS {raw}_scans")
@@ -53,18 +54,26 @@ def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fiel
             f"""SELECT line, arg_min(error_type::VARCHAR, column_idx), arg_min(error_message, column_idx),
                        any_value(csv_line) FROM {raw}_rejects GROUP BY line ORDER BY line""").fetchall()
     ]
-    # The k-th kept line (1-based) is line k + #{j : r_j - j < k} of the file, where r_1 < r_2 < ...
-    # are the line numbers the text reader already refused (rare: bad UTF-8, stray control bytes).
+    # Blank lines come back as NULL rows, so rowid counts physical lines, except those the reader
+    # refused (rare: bad UTF-8, stray control bytes): the k-th kept line is line
+    # k + #{j : r_j - j < k}, where r_1 < r_2 < ... are the refused line numbers.
     shifts = [r.line_no - j for j, r in enumerate(rejected, start=1)]
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {raw}_n AS
+        f"""CREATE OR REPLACE TEMP TABLE {stage} AS
             SELECT rowid AS src_row, rowid + 1 + len(list_filter($shifts::BIGINT[], lambda s: s < rowid + 1)) AS line_no,
-                   line
+                   rtrim(line, chr(13)) AS line
             FROM {raw} WHERE line IS NOT NULL AND trim(line) <> ''""",
         {"shifts": shifts},
     )
     con.execute(f"DROP TABLE {raw}")
-    return _stage_lines(con, path, stage, f"{raw}_n", fields, rejected)
+    rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    return FileReadStats(path.name, int(rows), rejected)
+
+
+def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str]) -> FileReadStats:
+    """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
+    lines = read_lines(con, path, f"{stage}_lines")
+    return _stage_lines(con, path, stage, f"{stage}_lines", fields, lines.rejected)
 
 
 def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, lines: str, fields: dict[str, str],

@@ -25,7 +25,6 @@ quarantined with its line number. Comments become `reviews` (no time, no rating)
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
 
-_CONTROL = "\x01"  # never inside the text: a whole line lands in one column
 _NO_ROWS = "SELECT NULL::BIGINT AS item_id, NULL::VARCHAR AS {col}, NULL::BIGINT AS row_idx WHERE false"
 
 
@@ -144,16 +143,7 @@ def _comments(ctx: SourceContext, name: str) -> None:
 
 
 def _stage_lines(ctx: SourceContext, name: str, stage: str, *, skip_header: bool) -> None:
-    """`name` as one text column per physical line with its 1-based `line_no` (for reject_where)."""
-    stats = ctx.read_delimited(name, f"{stage}_raw", {"line": "VARCHAR"}, delim=_CONTROL)
-    # The k-th staged line is line k + #{j : r_j - j < k}, r_j being the lines the reader refused.
-    shifts = [r.line_no - j for j, r in enumerate(stats.rejected, start=1)]
-    ctx.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {stage} AS
-            SELECT * FROM (
-                SELECT rowid + 1 + len(list_filter($shifts::BIGINT[], lambda s: s < rowid + 1)) AS line_no,
-                       rtrim(line, chr(13)) AS line  -- a CRLF file's carriage returns
-                FROM {stage}_raw WHERE line IS NOT NULL AND trim(line) <> '')
-            WHERE line_no > $skip""",
-        {"shifts": shifts, "skip": int(skip_header)},
-    )
+    """`name` as one text row per physical line with its `line_no` (for reject_where), header dropped."""
+    ctx.read_lines(name, stage)
+    if skip_header:
+        ctx.con.execute(f"DELETE FROM {stage} WHERE line_no = 1")

@@ -26,18 +26,16 @@ lines, then dev lines; in a line the history before the impressions), so a user'
 precede their impressions. Label rule `clicked`: liked = weight 1, disliked = shown and not clicked.
 Items: title, categories [category, subcategory], description = abstract, url. No user file.
 
-Rejected lines are named by their registry path (`train/behaviors.tsv`), not the bare file name
-both splits share.
+Rejected lines are named by their path in the folder (`train/behaviors.tsv`, see
+SourceContext.label), not the bare file name both splits share.
 """
 
-from dataclasses import replace
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
 
 SPLITS = ("train", "dev")
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
-_CONTROL = "\x01"  # never inside MIND text: a whole line lands in one column
 _TOKEN = r"[^\s-]+-[01]( [^\s-]+-[01])*"  # 'N1-1 N2-0': news id, '-', click label
 _NEWS_COLUMNS = {
     "news_id": "VARCHAR", "category": "VARCHAR", "subcategory": "VARCHAR", "title": "VARCHAR",
@@ -74,9 +72,7 @@ def _read_news(ctx: SourceContext, split: str) -> bool:
     if ctx.path(name) is None:
         ctx.note_absent(name, f"{split} impressions of articles missing from the other news.tsv have no title")
         return False
-    since = len(ctx.rejected)
     ctx.read_delimited(name, f"stg_news_{split}", _NEWS_COLUMNS, delim="\t")
-    _label_rejects(ctx, name, since)
     # An empty id reads as NULL, which the reader does not refuse: fail rather than drop it unseen.
     empty, first = ctx.con.execute(
         f"SELECT count(*), min(rowid) + 1 FROM stg_news_{split} WHERE news_id IS NULL").fetchone()
@@ -92,11 +88,9 @@ def _read_behaviors(ctx: SourceContext, split: str) -> bool:
         ctx.note_absent(name, f"no {split} impressions or click histories")
         return False
     stage = f"stg_behaviors_{split}"
-    since = len(ctx.rejected)
-    _stage_lines(ctx, name, f"{stage}_lines")
+    ctx.read_lines(name, f"{stage}_lines")
     for condition, reason in _BEHAVIOR_CHECKS:
         ctx.reject_where(f"{stage}_lines", name, condition, reason)
-    _label_rejects(ctx, name, since)
     ctx.con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {stage} AS
             SELECT line_no, {_F.format(2)} AS user_id, strptime({_F.format(3)}, '{TIME_FORMAT}') AS ts,
@@ -105,28 +99,6 @@ def _read_behaviors(ctx: SourceContext, split: str) -> bool:
             FROM {stage}_lines"""
     )
     return True
-
-
-def _stage_lines(ctx: SourceContext, name: str, stage: str) -> None:
-    """`name` as one text column per physical line with its 1-based `line_no` (for reject_where)."""
-    stats = ctx.read_delimited(name, f"{stage}_raw", {"line": "VARCHAR"}, delim=_CONTROL)
-    # The k-th staged line is line k + #{j : r_j - j < k}, r_j being the lines the reader refused.
-    shifts = [r.line_no - j for j, r in enumerate(stats.rejected, start=1)]
-    ctx.con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {stage} AS
-            SELECT rowid + 1 + len(list_filter($shifts::BIGINT[], lambda s: s < rowid + 1)) AS line_no,
-                   rtrim(line, chr(13)) AS line  -- a CRLF copy's carriage returns
-            FROM {stage}_raw WHERE line IS NOT NULL AND trim(line) <> ''""",
-        {"shifts": shifts},
-    )
-
-
-def _label_rejects(ctx: SourceContext, name: str, since: int) -> None:
-    """Name this file's rejects by registry path: train/ and dev/ hold files of the same name."""
-    bare = ctx.files[name].name
-    ctx.rejected[since:] = [replace(r, file=name) if r.file == bare else r for r in ctx.rejected[since:]]
-    if bare in ctx.file_rows:
-        ctx.file_rows[name] = ctx.file_rows.pop(bare)
 
 
 def _items_view(ctx: SourceContext) -> None:
