@@ -35,3 +35,18 @@ def table_metadata(con: duckdb.DuckDBPyConnection, contract: Contract, dataset: 
         "preview": preview(con, table, dataset, contract.column_names[1:], order),
         **{k: int(v) for k, v in (dropped or {}).items()},
     }
+
+
+def cell_preview(con: duckdb.DuckDBPyConnection, dataset: str, task: str, profile: str,
+                 limit: int = 3) -> dg.MarkdownMetadataValue:
+    """A few records of one (task, profile) cell, one per template where possible, in full."""
+    rows = con.execute(
+        """SELECT split, template_id, instruction, input, output FROM instruction_records
+           WHERE dataset = ? AND task = ? AND profile = ?
+           QUALIFY row_number() OVER (PARTITION BY template_id ORDER BY record_idx) = 1
+           ORDER BY record_idx LIMIT ?""", [dataset, task, profile, limit]).fetchall()
+    blocks = []
+    for split, template_id, instruction, text_in, text_out in rows:
+        blocks.append(f"**{split} / `{template_id}`**\n\n*Instruction:* {instruction or '(none)'}\n\n"
+                      f"```text\n{text_in}\n```\n\n*Output:*\n\n```text\n{text_out}\n```")
+    return dg.MetadataValue.md("\n\n---\n\n".join(blocks) or "(no records)")

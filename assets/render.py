@@ -4,28 +4,47 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from assets.metadata import preview
+from assets.metadata import cell_preview
 from assets.resources import DATASETS, DUCKDB_POOL, warehouse
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.render import applicable_tasks, check_records, render_dataset
-from itdr_pipeline.tasks.preference import PreferenceConfig
+from itdr_pipeline.tasks.base import RenderSettings
 
-_DEFAULTS = PreferenceConfig()
+_D = RenderSettings()
 
 
 class RenderConfig(dg.Config):
-    tasks: list[str] = Field(default=[], description="Tasks to render; empty = every task the dataset feeds.")
-    history_len: int = Field(default=_DEFAULTS.history_len, description="Prior interactions shown per record.")
-    min_history: int = Field(default=_DEFAULTS.min_history, description="temporal: priors needed before a target.")
-    max_eval_per_user: int = Field(default=_DEFAULTS.max_eval_per_user, description="temporal: cap on a user's valid/test targets.")
-    max_train_per_user: int = Field(default=_DEFAULTS.max_train_per_user, description="temporal: cap on a user's train targets (seeded sample).")
-    tallrec_records: int = Field(default=_DEFAULTS.tallrec_records, description="tallrec: keep the last N windows.")
-    seed: int = Field(default=_DEFAULTS.seed, description="Seed for every sampling decision.")
+    """Run config of instruction_records (every field is part of the published version id)."""
 
-    def preference(self) -> PreferenceConfig:
-        return PreferenceConfig(self.history_len, self.min_history, self.max_eval_per_user, self.max_train_per_user,
-                                self.tallrec_records, self.seed)
+    tasks: list[str] = Field(default=[], description="Tasks to render; empty = every task the dataset feeds.")
+    profiles: list[str] = Field(default=list(_D.profiles), description="Split profiles: temporal, leave_one_out, "
+                                "random_user, global_temporal (preference adds tallrec where registered).")
+    seed: int = Field(default=_D.seed, description="Seed for every sampling decision.")
+    cap: int = Field(default=_D.cap, description="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")
+    preference_cap: int = Field(default=_D.preference_cap, description="Cell cap of the preference task; 0 = no cap.")
+    min_history: int = Field(default=_D.min_history, description="Earlier interactions a target needs.")
+    max_eval_per_user: int = Field(default=_D.max_eval_per_user, description="temporal: a user's valid/test targets.")
+    max_train_per_user: int = Field(default=_D.max_train_per_user, description="Cap on a user's train targets.")
+    history_len: int = Field(default=_D.history_len, description="preference and rp: earlier interactions shown.")
+    seq_history_len: int = Field(default=_D.seq_history_len, description="tkr, nir, cdr: earlier interactions shown.")
+    tallrec_records: int = Field(default=_D.tallrec_records, description="preference/tallrec: keep the last N windows.")
+    negatives: str = Field(default=_D.negatives, description="Negative sampling: uniform or popularity.")
+    cdr_source: str | None = Field(default=None, description="cdr: source-domain dataset id (default: the registry's partner).")
+    fraction: float = Field(default=_D.fraction, description="Ablation: share of each cell's train records kept.")
+    descriptions: bool = Field(default=_D.descriptions, description="Ablation: False drops task descriptions.")
+    root: str | None = Field(default=None, description="Ablation: UII or UIU renders one root task only.")
+    unseen_template_test: bool = Field(default=False, description="Test records use the held-out template.")
+    teacher_base_url: str | None = Field(default=None, description="ir/tui: OpenAI-compatible endpoint (optional).")
+    teacher_model: str | None = Field(default=None, description="ir/tui: the teacher model name.")
+    teacher_api_key_env: str = Field(default=_D.teacher_api_key_env, description="Variable holding the API key.")
+    teacher_max_records: int = Field(default=0, description="Teacher rewrites per cell; 0 = all.")
+
+    def settings(self) -> RenderSettings:
+        fields = self.model_dump()
+        fields.pop("tasks")
+        fields["profiles"] = tuple(fields["profiles"])
+        return RenderSettings(**fields)
 
 
 @dg.asset(
@@ -36,17 +55,20 @@ class RenderConfig(dg.Config):
     pool=DUCKDB_POOL,
     code_version=CODE_VERSION,
     check_specs=[dg.AssetCheckSpec("leakage", asset="instruction_records", blocking=True,
-                                   description="Clean profiles: test targets after train targets; no record in two splits.")],
+                                   description="Clean profiles: test targets after train targets, no test target among the user's train targets, "
+                                               "no record in two splits, sound candidate lists.")],
 )
 def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig, duckdb: DuckDBResource):
     """Instruction records (instruction, input, output plus structured ids) for every task and profile."""
     spec = get_dataset(context.partition_key)
-    tasks = applicable_tasks(spec, config.tasks or None)
+    settings = config.settings()
+    tasks = applicable_tasks(spec, config.tasks or None, settings.root)
     with warehouse(duckdb) as con:
-        counts = render_dataset(con, spec, tasks, config.preference())
+        counts = render_dataset(con, spec, tasks, settings, progress=context.log.info)
         findings = check_records(con, spec.id)
-        cols = ["task", "profile", "split", "template_id", "input", "output"]
-        table_preview = preview(con, "instruction_records", spec.id, cols, "profile, record_idx")
+        cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
+                            [spec.id]).fetchall()
+        previews = {f"preview/{task}-{profile}": cell_preview(con, spec.id, task, profile) for task, profile in cells}
     errors = [f for f in findings if not f.passed and f.severity == "ERROR"]
     check = dg.AssetCheckResult(
         check_name="leakage", passed=not errors,
@@ -57,7 +79,7 @@ def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig,
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(counts.values()),
-            "preview": table_preview,
+            **previews,
             "records": dg.MetadataValue.json({"/".join(k): v for k, v in counts.items()}),
             "config": dg.MetadataValue.json(json.loads(config.model_dump_json())),
         },

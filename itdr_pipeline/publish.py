@@ -27,13 +27,12 @@ from itdr_pipeline import __version__
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import sha256_file, sha256_json
+from itdr_pipeline.tasks.base import RECORD_SCHEMA
 
 # Bump when rendering or publishing logic changes output bytes for the same inputs.
-CODE_VERSION = f"{__version__}+render.1"
+CODE_VERSION = f"{__version__}+render.2"
 SPLITS = ("train", "valid", "test")
-COLUMNS = ("version", "dataset", "task", "profile", "split", "record_idx", "template_id", "instruction",
-           "input", "output", "user_id", "target_item_id", "candidate_item_ids", "label", "history_item_ids",
-           "target_ts")
+COLUMNS = ("version", *RECORD_SCHEMA.names)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,30 @@
-"""Render every applicable task/profile of a dataset into `instruction_records`, and check them."""
+"""Render every applicable task and profile of a dataset into `instruction_records`, and check them."""
 
+import importlib
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import canonical_json
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.preference import PreferenceConfig, render_preference
+from itdr_pipeline.tasks.base import ENTITY_TASKS, ROOTS, TASKS, TEMPORAL_PROFILES, RenderSettings, build_sequence
 from itdr_pipeline.templates import templates_sha256
 
-TASKS = ("preference",)
-# Profiles whose splits must be leakage-free (tallrec reproduces a published design as it is).
-CLEAN_PROFILES = ("temporal",)
+# task -> (module under itdr_pipeline.tasks, render function). Imported on use.
+_RENDERERS = {
+    "preference": ("preference", "render_preference"),
+    "rp": ("rp", "render_rp"),
+    "tkr": ("tkr", "render_tkr"),
+    "cdr": ("cdr", "render_cdr"),
+    "nir": ("nir", "render_nir"),
+    "uap": ("uap", "render_uap"),
+    "ir": ("ir", "render_ir"),
+    "tui": ("tui", "render_tui"),
+}
 
 
 @dataclass(frozen=True)
@@ -23,24 +35,61 @@ class Finding:
     detail: str
 
 
-def applicable_tasks(spec: DatasetSpec, requested: list[str] | None) -> list[str]:
-    if not requested:
-        return [t for t in TASKS if t in spec.tasks]
-    unknown = [t for t in requested if t not in TASKS]
-    if unknown:
-        raise ItdrError(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
-    missing = [t for t in requested if t not in spec.tasks]
-    if missing:
-        raise ItdrError(f"{spec.id} does not feed task(s) {missing}; it feeds {', '.join(spec.tasks)}")
-    return list(requested)
+def applicable_tasks(spec: DatasetSpec, requested: list[str] | None, root: str | None = None) -> list[str]:
+    """The tasks to render: the requested ones (each must be fed by the dataset), else all it feeds;
+    `root` (ablation) keeps one root task's subtasks."""
+    if requested:
+        unknown = [t for t in requested if t not in TASKS]
+        if unknown:
+            raise ItdrError(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
+        missing = [t for t in requested if t not in spec.tasks]
+        if missing:
+            raise ItdrError(f"{spec.id} does not feed task(s) {missing}; it feeds {', '.join(spec.tasks)}")
+        tasks = list(requested)
+    else:
+        tasks = [t for t in TASKS if t in spec.tasks]
+    if root is not None:
+        if root not in ROOTS:
+            raise ItdrError(f"unknown root task {root!r}; known: {', '.join(ROOTS)}")
+        tasks = [t for t in tasks if t in ROOTS[root]]
+    return tasks
 
 
-def render_dataset(
-    con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[str], cfg: PreferenceConfig
-) -> dict[tuple[str, str, str], int]:
+def renderer(task: str) -> Callable[..., pa.Table]:
+    module, name = _RENDERERS[task]
+    return getattr(importlib.import_module(f"itdr_pipeline.tasks.{module}"), name)
+
+
+def task_profiles(spec: DatasetSpec, task: str, settings: RenderSettings) -> list[str]:
+    profiles = list(settings.profiles)
+    if task == "preference" and "tallrec" in spec.preference_profiles:
+        profiles.append("tallrec")
+    return profiles
+
+
+def render_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[str],
+                   settings: RenderSettings, progress: Callable[[str], None] | None = None,
+                   ) -> dict[tuple[str, str, str], int]:
     """Replace the dataset's records; returns row counts per (task, profile, split)."""
-    tables = [render_preference(con, spec, p, cfg) for p in spec.preference_profiles] if "preference" in tasks else []
-    config = {"tasks": tasks, "profiles": list(spec.preference_profiles), "preference": cfg.as_dict()}
+    from itdr_pipeline.tasks.base import require_filtered
+
+    require_filtered(con, spec.id)
+    tables = []
+    sequences: dict[bool, str] = {}
+    for task in tasks:
+        for profile in task_profiles(spec, task, settings):
+            if progress:
+                progress(f"{spec.id}: rendering {task}/{profile}")
+            fn = renderer(task)
+            if task in ("rp", "tkr", "nir", "cdr"):
+                rated = task == "rp"
+                if rated not in sequences:
+                    sequences[rated] = build_sequence(con, spec.id, rated=rated,
+                                                      name="seq_rated" if rated else "seq_all")
+                tables.append(fn(con, spec, profile, settings, sequences[rated]))
+            else:
+                tables.append(fn(con, spec, profile, settings))
+    config = {"tasks": tasks, "settings": settings.as_dict()}
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM instruction_records WHERE dataset = ?", [spec.id])
@@ -58,27 +107,81 @@ def render_dataset(
     return {(t, p, s): n for t, p, s, n in rows}
 
 
+def render_config(con: duckdb.DuckDBPyConnection, dataset: str) -> dict:
+    row = con.execute("SELECT config_json FROM render_runs WHERE dataset = ?", [dataset]).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
 def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]:
-    """Leakage and soundness checks over the rendered records of one dataset."""
+    """Leakage and soundness checks over the rendered records of one dataset. Clean profiles
+    (every one but tallrec, which reproduces a published design as it is) block on failure."""
     findings = []
-    for profile in con.execute(
-        "SELECT DISTINCT profile FROM instruction_records WHERE dataset = ? ORDER BY 1", [dataset]
-    ).fetchall():
-        profile = profile[0]
-        severity = "ERROR" if profile in CLEAN_PROFILES else "WARN"
-        late_train = con.execute(
-            """SELECT count(DISTINCT user_id) FROM (
-                   SELECT user_id, max(target_ts) FILTER (split = 'train') AS last_train,
-                          min(target_ts) FILTER (split = 'test') AS first_test
-                   FROM instruction_records WHERE dataset = ? AND profile = ? GROUP BY user_id)
-               WHERE last_train > first_test""", [dataset, profile]).fetchone()[0]
-        findings.append(Finding(f"{profile}_test_after_train", severity, late_train == 0,
-                                f"{late_train} user(s) have a train target later than one of their test targets"))
+    cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
+                        [dataset]).fetchall()
+    for task, profile in cells:
+        severity = "WARN" if profile == "tallrec" else "ERROR"
+        where = "dataset = ? AND task = ? AND profile = ?"
+        args = [dataset, task, profile]
+        name = f"{task}/{profile}"
         dupes = con.execute(
-            """SELECT count(*) FROM (
-                   SELECT user_id, target_item_id, history_item_ids FROM instruction_records
-                   WHERE dataset = ? AND profile = ? GROUP BY ALL HAVING count(DISTINCT split) > 1)""",
-            [dataset, profile]).fetchone()[0]
-        findings.append(Finding(f"{profile}_no_cross_split_duplicates", severity, dupes == 0,
+            f"""SELECT count(*) FROM (
+                   SELECT user_id, target_item_id, history_item_ids, source_history_item_ids
+                   FROM instruction_records WHERE {where} GROUP BY ALL HAVING count(DISTINCT split) > 1)""",
+            args).fetchone()[0]
+        findings.append(Finding(f"{name}: no_cross_split_duplicates", severity, dupes == 0,
                                 f"{dupes} record(s) appear in more than one split"))
+        if task in ENTITY_TASKS:
+            key = "target_item_id" if task == "tui" else "user_id"
+            shared = con.execute(
+                f"""SELECT count(*) FROM (SELECT {key} FROM instruction_records WHERE {where}
+                    GROUP BY {key} HAVING count(DISTINCT split) > 1)""", args).fetchone()[0]
+            findings.append(Finding(f"{name}: entity_in_one_split", severity, shared == 0,
+                                    f"{shared} {key.split('_')[0]}(s) in more than one split"))
+            continue
+        if profile in TEMPORAL_PROFILES or profile == "tallrec":
+            late = con.execute(
+                f"""SELECT count(DISTINCT user_id) FROM (
+                       SELECT user_id, max(target_ts) FILTER (split = 'train') AS last_train,
+                              min(target_ts) FILTER (split = 'test') AS first_test
+                       FROM instruction_records WHERE {where} GROUP BY user_id)
+                   WHERE last_train > first_test""", args).fetchone()[0]
+            findings.append(Finding(f"{name}: test_after_train", severity, late == 0,
+                                    f"{late} user(s) have a train target later than one of their test targets"))
+            reused = con.execute(
+                f"""SELECT count(*) FROM instruction_records t JOIN instruction_records r
+                    ON r.dataset = t.dataset AND r.task = t.task AND r.profile = t.profile AND r.split = 'train'
+                    AND r.user_id = t.user_id AND r.target_item_id = t.target_item_id
+                    WHERE t.dataset = ? AND t.task = ? AND t.profile = ? AND t.split = 'test'""", args).fetchone()[0]
+            findings.append(Finding(f"{name}: test_target_not_a_train_target", severity, reused == 0,
+                                    f"{reused} test target(s) are also a train target of the same user"))
+        if profile == "random_user":
+            shared = con.execute(
+                f"""SELECT count(*) FROM (SELECT user_id FROM instruction_records WHERE {where}
+                    GROUP BY user_id HAVING count(DISTINCT split) > 1)""", args).fetchone()[0]
+            findings.append(Finding(f"{name}: user_in_one_split", severity, shared == 0,
+                                    f"{shared} user(s) in more than one split"))
+        if task in ("tkr", "nir", "cdr"):
+            bad = con.execute(
+                f"""SELECT count(*) FROM instruction_records WHERE {where} AND NOT (
+                        len(list_distinct(candidate_item_ids)) = len(candidate_item_ids)
+                        AND len(list_filter(candidate_item_ids, c -> c = target_item_id)) = 1
+                        AND list_sort(ranking_item_ids) = list_sort(candidate_item_ids)
+                        AND len(list_filter(candidate_item_ids, c -> list_contains(history_item_ids, c))) = 0)""",
+                args).fetchone()[0]
+            findings.append(Finding(f"{name}: candidates_sound", severity, bad == 0,
+                                    f"{bad} record(s) with duplicate candidates, a target not present exactly once, "
+                                    "a ranking that is not a permutation of the candidates, or a history item "
+                                    "among the candidates"))
+            # Negatives = candidates that are not positives; candidates are items of this dataset (for
+            # cdr, the target domain), so the user's interactions here are what they must avoid.
+            touched = con.execute(
+                f"""WITH neg AS (
+                        SELECT r.dataset, r.user_id, unnest(list_filter(r.candidate_item_ids, c -> NOT list_contains(
+                            CAST(json_extract_string(r.answer_json, '$.positives[*]') AS VARCHAR[]), c))) AS item_id
+                        FROM instruction_records r WHERE {where})
+                    SELECT count(*) FROM neg SEMI JOIN filtered_interactions i
+                    ON i.dataset = neg.dataset AND i.user_id = neg.user_id AND i.item_id = neg.item_id""",
+                args).fetchone()[0]
+            findings.append(Finding(f"{name}: negatives_never_interacted", severity, touched == 0,
+                                    f"{touched} negative candidate(s) the user interacted with"))
     return findings

@@ -8,18 +8,23 @@ import duckdb
 
 from data_contracts import CONTRACT_NAMES, Contract, load_contract
 
+# instruction_records follows the record layout of the tasks (tasks.base.RECORD_SCHEMA).
+_RECORD_TYPES = {"dataset": "VARCHAR NOT NULL", "task": "VARCHAR NOT NULL", "profile": "VARCHAR NOT NULL",
+                 "split": "VARCHAR NOT NULL", "record_idx": "BIGINT NOT NULL", "template_id": "VARCHAR NOT NULL",
+                 "instruction": "VARCHAR NOT NULL", "input": "VARCHAR NOT NULL", "output": "VARCHAR NOT NULL",
+                 "user_id": "VARCHAR", "target_item_id": "VARCHAR", "candidate_item_ids": "VARCHAR[] NOT NULL",
+                 "ranking_item_ids": "VARCHAR[] NOT NULL", "label": "DOUBLE", "answer_json": "VARCHAR",
+                 "history_item_ids": "VARCHAR[] NOT NULL", "source_dataset": "VARCHAR",
+                 "source_history_item_ids": "VARCHAR[] NOT NULL", "target_ts": "TIMESTAMP",
+                 "reference_generator": "VARCHAR NOT NULL"}
+_RECORD_COLUMNS = ", ".join(f"{name} {kind}" for name, kind in _RECORD_TYPES.items())
+
 # Bookkeeping tables that are not user-facing canonical data, so they carry no contract.
 _INTERNAL_DDL = (
     """CREATE TABLE IF NOT EXISTS source_files (
         dataset VARCHAR NOT NULL, file VARCHAR NOT NULL, path VARCHAR NOT NULL, bytes BIGINT NOT NULL,
         sha256 VARCHAR NOT NULL, official_sha256 VARCHAR, status VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS instruction_records (
-        dataset VARCHAR NOT NULL, task VARCHAR NOT NULL, profile VARCHAR NOT NULL,
-        split VARCHAR NOT NULL, record_idx BIGINT NOT NULL, template_id VARCHAR NOT NULL,
-        instruction VARCHAR NOT NULL, input VARCHAR NOT NULL, output VARCHAR NOT NULL,
-        user_id VARCHAR NOT NULL, target_item_id VARCHAR NOT NULL,
-        candidate_item_ids VARCHAR[] NOT NULL, label DOUBLE, history_item_ids VARCHAR[] NOT NULL,
-        target_ts TIMESTAMP)""",
+    f"""CREATE TABLE IF NOT EXISTS instruction_records ({_RECORD_COLUMNS})""",
     """CREATE TABLE IF NOT EXISTS filter_runs (
         dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, kept BIGINT NOT NULL, dropped_json VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS publications (
@@ -38,8 +43,21 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     # The filtered interactions every task renders from have the interactions contract's shape.
     con.execute(load_contract("interactions").ddl("filtered_interactions"))
     _reconcile(con, load_contract("interactions"), "filtered_interactions")
+    # Rendered records are derived data: a table from an older layout is dropped and rendered again.
+    have = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'instruction_records' "
+        "AND table_schema = current_schema() ORDER BY ordinal_position").fetchall()]
+    if have and have != list(_RECORD_TYPES):
+        con.execute("DROP TABLE instruction_records")
+        if _exists(con, "render_runs"):
+            con.execute("DELETE FROM render_runs")
     for ddl in _INTERNAL_DDL:
         con.execute(ddl)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                       "AND table_schema = current_schema()", [table]).fetchone()[0] > 0
 
 
 def _reconcile(con: duckdb.DuckDBPyConnection, contract: Contract, table: str) -> None:

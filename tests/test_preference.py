@@ -5,7 +5,8 @@ import collections
 import pytest
 
 from itdr_pipeline.registry import get_dataset
-from itdr_pipeline.tasks.preference import PreferenceConfig, render_preference
+from itdr_pipeline.tasks.base import RenderSettings
+from itdr_pipeline.tasks.preference import render_preference
 
 # TALLRec's released data/movie/test.json, first record (instruction and output are constant strings).
 TALLREC_INSTRUCTION = ('Given the user\'s preference and unpreference, identify whether the user will like the '
@@ -21,13 +22,13 @@ TALLREC_FIRST_TEST_INPUT = (
 @pytest.fixture(scope="module")
 def tallrec(ml100k):
     con, _ = ml100k
-    return render_preference(con, get_dataset("ml-100k"), "tallrec", PreferenceConfig()).to_pylist()
+    return render_preference(con, get_dataset("ml-100k"), "tallrec", RenderSettings()).to_pylist()
 
 
 @pytest.fixture(scope="module")
 def temporal(ml100k):
     con, _ = ml100k
-    return render_preference(con, get_dataset("ml-100k"), "temporal", PreferenceConfig()).to_pylist()
+    return render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings()).to_pylist()
 
 
 def test_tallrec_split_sizes_and_order(tallrec):
@@ -81,7 +82,7 @@ def test_temporal_uses_several_templates_and_history_precedes_target(temporal):
 
 def test_rendering_is_deterministic(ml100k, temporal):
     con, _ = ml100k
-    again = render_preference(con, get_dataset("ml-100k"), "temporal", PreferenceConfig()).to_pylist()
+    again = render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings()).to_pylist()
     assert again == temporal
-    reseeded = render_preference(con, get_dataset("ml-100k"), "temporal", PreferenceConfig(seed=7)).to_pylist()
+    reseeded = render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings(seed=7)).to_pylist()
     assert reseeded != temporal and len(reseeded) == len(temporal)

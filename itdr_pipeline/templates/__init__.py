@@ -15,6 +15,8 @@ import jinja2
 import yaml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
+# A template without `profiles` serves every split profile (tallrec is opt-in: it reproduces TALLRec's strings).
+DEFAULT_PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 _ENV.filters["dq"] = lambda text: f'"{text}"'
@@ -41,7 +43,7 @@ def load_task_templates(task: str) -> tuple[Template, ...]:
         Template(
             id=t["id"],
             task=task,
-            profiles=tuple(t["profiles"]),
+            profiles=tuple(t.get("profiles", DEFAULT_PROFILES)),
             held_out=bool(t.get("held_out", False)),
             description=_ENV.from_string(t["description"].strip()),
             input=_ENV.from_string(t["input"]),
@@ -67,6 +69,6 @@ def templates_for(task: str, profile: str, include_held_out: bool = False) -> li
 def templates_sha256(tasks: list[str]) -> str:
     """Hash of the template files behind `tasks`: part of every published version id."""
     digest = hashlib.sha256()
-    for task in sorted(tasks):
-        digest.update((TEMPLATE_DIR / f"{task}.yaml").read_bytes())
+    for name in [*sorted(tasks), "domains"]:
+        digest.update((TEMPLATE_DIR / f"{name}.yaml").read_bytes())
     return digest.hexdigest()
