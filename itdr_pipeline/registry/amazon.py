@@ -97,7 +97,7 @@ _ITDR_2023 = {
     "Home_and_Kitchen": "Home_and_Kitchen", "Industrial_and_Scientific": "Industrial_and_Scientific",
     "Musical_Instruments": "Musical_Instruments", "Software": "Software", "Video_Games": "Video_Games",
 }
-# ITDR's cross-domain (CDR) pairs; only these categories feed the `cdr` task.
+# ITDR's cross-domain (CDR) pairs: the default source domain of each category in a pair.
 _CDR_PAIRS = (("Appliances", "Industrial_and_Scientific"), ("All_Beauty", "Amazon_Fashion"),
               ("CDs_and_Vinyl", "Video_Games"), ("Grocery_and_Gourmet_Food", "Home_and_Kitchen"))
 _CDR_PARTNER = {a: b for a, b in _CDR_PAIRS} | {b: a for a, b in _CDR_PAIRS}
@@ -135,7 +135,8 @@ def _spec_2018(cat: str) -> DatasetSpec:
         ),
         source="amazon-reviews-2018",
         category=cat,
-        tasks=("preference", "tkr", "nir", "tui"),
+        # Every category feeds cdr given a source domain: `cdr_source` in the render settings.
+        tasks=("preference", "rp", "tkr", "cdr", "nir", "ir", "tui"),
         item_noun="product",
         expectations=_EXPECTATIONS,
     )
@@ -149,7 +150,8 @@ def _spec_2023(cat: str) -> DatasetSpec:
         extra["itdr_category"] = _ITDR_2023[cat]
     if cat in _CDR_PARTNER:
         extra["cdr_partner"] = f"amazon-reviews-2023.{category_slug(_CDR_PARTNER[cat])}"
-    tasks = ("preference", "tkr", "nir", "tui") + (("cdr",) if cat in _CDR_PARTNER else ())
+    # Every category feeds cdr given a source domain; ITDR's pairs have a default partner.
+    tasks = ("preference", "rp", "tkr", "cdr", "nir", "ir", "tui")
     return DatasetSpec(
         id=f"amazon-reviews-2023.{category_slug(cat)}",
         name=f"Amazon Reviews 2023: {cat.replace('_', ' ')}",

@@ -70,6 +70,10 @@ class RenderSettings:
     nir_candidates: int = 5
     cdr_candidates: int = 10
     cdr_source: str | None = None  # cdr: the source-domain dataset id (default: the registry's partner)
+    cdr_min_source_history: int = 1  # cdr: source-domain interactions the user needs before the target
+    profile_len: int = 10  # uap, ir: the user's items (or reviews) shown
+    tui_reviews: int = 3  # tui: customer reviews shown with the item
+    review_chars: int = 200  # review excerpts are cut at a word boundary to about this many characters
     fraction: float = 1.0  # ablation: keep this share of each cell's train records (nested by seed)
     descriptions: bool = True  # ablation: False renders every record without its task description
     root: str | None = None  # ablation: "UII" or "UIU" renders one root task's subtasks only
