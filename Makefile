@@ -26,6 +26,7 @@ ui: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest_render.py
 	$(BIN)/python bench/bench_ingest_validate.py
+	$(BIN)/python bench/bench_render_tasks.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,7 +22,6 @@ class RenderConfig(dg.Config):
                                 "random_user, global_temporal (preference adds tallrec where registered).")
     seed: int = Field(default=_D.seed, description="Seed for every sampling decision.")
     cap: int = Field(default=_D.cap, description="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")
-    preference_cap: int = Field(default=_D.preference_cap, description="Cell cap of the preference task; 0 = no cap.")
     min_history: int = Field(default=_D.min_history, description="Earlier interactions a target needs.")
     max_eval_per_user: int = Field(default=_D.max_eval_per_user, description="temporal: a user's valid/test targets.")
     max_train_per_user: int = Field(default=_D.max_train_per_user, description="Cap on a user's train targets.")
@@ -64,7 +63,7 @@ def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig,
     settings = config.settings()
     tasks = applicable_tasks(spec, config.tasks or None, settings.root)
     with warehouse(duckdb) as con:
-        counts = render_dataset(con, spec, tasks, settings, progress=context.log.info)
+        counts = render_dataset(con, spec, tasks, settings, progress=context.log.info, explicit=bool(config.tasks))
         findings = check_records(con, spec.id)
         cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
                             [spec.id]).fetchall()

@@ -64,12 +64,13 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
 
 
 def materialize(settings: Settings, datasets: list[str], tasks: list[str],
-                filters: FilterConfig | None = None) -> list[RunOutcome]:
+                filters: FilterConfig | None = None, render: dict[str, object] | None = None) -> list[RunOutcome]:
+    """Run the main job once per dataset; `render` holds RenderConfig fields (profiles, cap, ablations...)."""
     prepare_instance(settings)
     job = build_definitions(settings).resolve_job_def("main")
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        "ops": {"instruction_records": {"config": {"tasks": tasks}},
+        "ops": {"instruction_records": {"config": {"tasks": tasks, **(render or {})}},
                 "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()}},
     }
     outcomes = []

@@ -73,11 +73,13 @@ def child_ours() -> dict:
 
     from itdr_pipeline import ingest as ingest_mod
     from itdr_pipeline.config import Settings
+    from itdr_pipeline.filters import FilterConfig, apply_filters
     from itdr_pipeline.ingest import ingest_dataset
     from itdr_pipeline.registry import get_dataset
     from itdr_pipeline.sources import movielens
     from itdr_pipeline.tasks import preference
-    from itdr_pipeline.tasks.preference import PreferenceConfig, render_preference
+    from itdr_pipeline.tasks.base import RenderSettings
+    from itdr_pipeline.tasks.preference import render_preference
     from itdr_pipeline.warehouse import connect
 
     phases: dict[str, float] = {"imports": time.perf_counter() - start}
@@ -97,8 +99,9 @@ def child_ours() -> dict:
     with connect(settings.warehouse) as con:
         t1 = time.perf_counter()
         report = ingest_dataset(con, spec, settings)
+        apply_filters(con, spec.id, FilterConfig())  # the default keeps every row; tasks read the filtered table
         t2 = time.perf_counter()
-        table = render_preference(con, spec, "tallrec", PreferenceConfig())
+        table = render_preference(con, spec, "tallrec", RenderSettings())
         t3 = time.perf_counter()
     phases.update({"connect": t1 - t0, "ingest": t2 - t1, "render": t3 - t2})
     steps = sum(v for k, v in phases.items() if k.startswith("ingest."))

@@ -74,26 +74,49 @@ def _presence(spec, settings: Settings) -> str:
 def materialize(
     datasets: Annotated[str | None, typer.Option(help="Comma-separated dataset ids (default: demo).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (default: all the dataset feeds).")] = None,
+    profiles: Annotated[str, typer.Option(help="Split profiles: temporal, leave_one_out, random_user, "
+                                                "global_temporal (comma-separated).")] = "temporal",
+    cap: Annotated[int, typer.Option(help="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")] = 6250,
+    seed: Annotated[int, typer.Option(help="Seed of every sampling decision.")] = 42,
+    negatives: Annotated[str, typer.Option(help="Negative candidates: uniform or popularity.")] = "uniform",
+    cdr_source: Annotated[str | None, typer.Option(help="cdr: source-domain dataset id (ingested first).")] = None,
+    fraction: Annotated[float, typer.Option(help="Ablation: share of train records kept (e.g. 0.25).")] = 1.0,
+    no_descriptions: Annotated[bool, typer.Option("--no-descriptions", help="Ablation: drop task descriptions.")] = False,
+    root: Annotated[str | None, typer.Option(help="Ablation: render one root task only: UII or UIU.")] = None,
+    unseen_template_test: Annotated[bool, typer.Option(help="Test records use each task's held-out template.")] = False,
+    teacher_url: Annotated[str | None, typer.Option(help="ir/tui: OpenAI-compatible base URL of a teacher model "
+                                                         "(key from $ITDR_TEACHER_API_KEY).")] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="ir/tui: the teacher model name.")] = None,
     since: Annotated[str | None, typer.Option(help="Filter: keep interactions from this ISO date (UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Filter: keep interactions before this ISO date (UTC).")] = None,
     min_rating: Annotated[float | None, typer.Option(help="Filter: keep ratings >= this.")] = None,
     k_core: Annotated[int, typer.Option(help="Filter: iterative k-core, users and items (e.g. 5).")] = 0,
     min_history: Annotated[int, typer.Option(help="Filter: drop users with fewer interactions.")] = 0,
 ) -> None:
-    """Ingest, validate, render and publish datasets by running the Dagster job in-process."""
+    """Ingest, validate, filter, render and publish datasets by running the Dagster job in-process."""
     from itdr_pipeline.filters import FilterConfig
     from itdr_pipeline.render import applicable_tasks
+    from itdr_pipeline.tasks.base import RenderSettings
 
     ids = parse_dataset_list(datasets)
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else []
-    for dataset in ids:  # refuse bad task names and filters before any work starts
-        applicable_tasks(get_dataset(dataset), task_list or None)
+    render = {"profiles": [p.strip() for p in profiles.split(",") if p.strip()], "cap": cap, "seed": seed,
+              "negatives": negatives, "cdr_source": cdr_source, "fraction": fraction,
+              "descriptions": not no_descriptions, "root": root, "unseen_template_test": unseen_template_test,
+              "teacher_base_url": teacher_url, "teacher_model": teacher_model}
+    if (teacher_url is None) != (teacher_model is None):
+        _fail("--teacher-url and --teacher-model go together")
+    if cdr_source is not None:
+        get_dataset(cdr_source)
+    RenderSettings(**{**render, "profiles": tuple(render["profiles"])})  # refuse bad settings before any work
+    for dataset in ids:  # ... and bad task names
+        applicable_tasks(get_dataset(dataset), task_list or None, root)
     filters = FilterConfig(since, until, min_rating, k_core, k_core, min_history)
     settings = Settings.from_env().ensure()
     from assets.runner import materialize as run
 
     typer.echo(f"ITDR_HOME={settings.home}")
-    for outcome in run(settings, ids, task_list, filters):
+    for outcome in run(settings, ids, task_list, filters, render):
         if not outcome.success:
             _fail(f"{outcome.dataset}: {outcome.reason} (run {outcome.run_id})")
         meta = outcome.metadata.get("published_splits", {})
@@ -105,6 +128,47 @@ def materialize(
     typer.echo('  itdr query "SELECT dataset, task, profile, split, count(*) FROM instructions GROUP BY ALL ORDER BY ALL"')
     typer.echo(f"  itdr export --dataset {first} --task preference --profile temporal --format alpaca --out ./export")
     typer.echo("  itdr ui    # Dagster UI on http://127.0.0.1:3000")
+
+
+@app.command("tasks")
+def tasks_matrix(
+    present: Annotated[bool, typer.Option("--present", help="Only datasets whose raw files are present.")] = False,
+) -> None:
+    """Which dataset feeds which task (the applicability matrix); x = feeds, . = does not."""
+    from itdr_pipeline.tasks.base import ROOTS, TASKS
+
+    settings = Settings.from_env()
+    specs = [s for s in REGISTRY.values() if not present or s.synthetic or available(s, settings)]
+    width = max(len(s.id) for s in specs) if specs else 10
+    root_of = {t: r for r, ts in ROOTS.items() for t in ts}
+    typer.echo(f"{'dataset':<{width}}  " + "  ".join(f"{t:>10}" for t in TASKS))
+    typer.echo(f"{'(root task)':<{width}}  " + "  ".join(f"{root_of[t]:>10}" for t in TASKS))
+    for spec in specs:
+        typer.echo(f"{spec.id:<{width}}  " + "  ".join(f"{'x' if t in spec.tasks else '.':>10}" for t in TASKS))
+    typer.echo("\ncdr needs a source domain: the registry's partner (Amazon 2023 pairs) or --cdr-source.")
+
+
+@app.command()
+def templates(
+    task: Annotated[str | None, typer.Option(help="Only this task's templates.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Print the template text, not just the listing.")] = False,
+) -> None:
+    """List the instruction templates (id, task, profiles, held-out flag, task description)."""
+    from itdr_pipeline.tasks.base import TASKS
+    from itdr_pipeline.templates import load_task_templates
+
+    if task is not None and task not in TASKS:
+        _fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    for name in [task] if task else TASKS:
+        for t in load_task_templates(name):
+            flag = "held-out" if t.held_out else "seen"
+            typer.echo(f"{t.id}\t{name}\t{flag}\t{','.join(t.profiles)}\t{t.description_source}")
+            if full:
+                typer.echo(f"  input:\n{_indent(t.input_source)}\n  output:\n{_indent(t.output_source)}\n")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 @app.command()

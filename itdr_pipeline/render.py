@@ -1,7 +1,6 @@
 """Render every applicable task and profile of a dataset into `instruction_records`, and check them."""
 
 import importlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,7 +10,8 @@ import pyarrow as pa
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import canonical_json
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import ENTITY_TASKS, ROOTS, TASKS, TEMPORAL_PROFILES, RenderSettings, build_sequence
+from itdr_pipeline.tasks.base import (ENTITY_TASKS, ROOTS, TASKS, TEMPORAL_PROFILES, RenderSettings, build_sequence,
+                                      require_filtered)
 from itdr_pipeline.templates import templates_sha256
 
 # task -> (module under itdr_pipeline.tasks, render function). Imported on use.
@@ -67,13 +67,28 @@ def task_profiles(spec: DatasetSpec, task: str, settings: RenderSettings) -> lis
     return profiles
 
 
+def cdr_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, settings: RenderSettings) -> str | None:
+    """The source domain cdr would use, or None when there is none ready in this warehouse."""
+    source = settings.cdr_source or spec.extra.get("cdr_partner")
+    if source is None or source == spec.id:
+        return None
+    ready = con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [source]).fetchone()[0]
+    return source if ready else None
+
+
 def render_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[str],
                    settings: RenderSettings, progress: Callable[[str], None] | None = None,
-                   ) -> dict[tuple[str, str, str], int]:
-    """Replace the dataset's records; returns row counts per (task, profile, split)."""
-    from itdr_pipeline.tasks.base import require_filtered
+                   explicit: bool = True) -> dict[tuple[str, str, str], int]:
+    """Replace the dataset's records; returns row counts per (task, profile, split).
 
+    With `explicit=False` (the task list is the dataset's default), cdr is skipped, with a note,
+    when no source domain is configured and ingested; asked for by name, it fails instead."""
     require_filtered(con, spec.id)
+    if not explicit and "cdr" in tasks and cdr_source(con, spec, settings) is None:
+        tasks = [t for t in tasks if t != "cdr"]
+        if progress:
+            progress(f"{spec.id}: cdr skipped: no source domain ready (set cdr_source to an ingested dataset, "
+                     "e.g. another category of the same source)")
     tables = []
     sequences: dict[bool, str] = {}
     for task in tasks:
@@ -105,11 +120,6 @@ def render_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: lis
         """SELECT task, profile, split, count(*) FROM instruction_records WHERE dataset = ?
            GROUP BY ALL ORDER BY ALL""", [spec.id]).fetchall()
     return {(t, p, s): n for t, p, s, n in rows}
-
-
-def render_config(con: duckdb.DuckDBPyConnection, dataset: str) -> dict:
-    row = con.execute("SELECT config_json FROM render_runs WHERE dataset = ?", [dataset]).fetchone()
-    return json.loads(row[0]) if row else {}
 
 
 def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]:

@@ -8,6 +8,8 @@ from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.tasks.base import RenderSettings
 from itdr_pipeline.tasks.preference import render_preference
 
+UNCAPPED = RenderSettings(cap=0)
+
 # TALLRec's released data/movie/test.json, first record (instruction and output are constant strings).
 TALLREC_INSTRUCTION = ('Given the user\'s preference and unpreference, identify whether the user will like the '
                        'target movie by answering "Yes." or "No.".')
@@ -28,7 +30,8 @@ def tallrec(ml100k):
 @pytest.fixture(scope="module")
 def temporal(ml100k):
     con, _ = ml100k
-    return render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings()).to_pylist()
+    # Uncapped, so every user's records are there (the default cell cap samples 6,250).
+    return render_preference(con, get_dataset("ml-100k"), "temporal", UNCAPPED).to_pylist()
 
 
 def test_tallrec_split_sizes_and_order(tallrec):
@@ -82,7 +85,7 @@ def test_temporal_uses_several_templates_and_history_precedes_target(temporal):
 
 def test_rendering_is_deterministic(ml100k, temporal):
     con, _ = ml100k
-    again = render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings()).to_pylist()
+    again = render_preference(con, get_dataset("ml-100k"), "temporal", UNCAPPED).to_pylist()
     assert again == temporal
-    reseeded = render_preference(con, get_dataset("ml-100k"), "temporal", RenderSettings(seed=7)).to_pylist()
+    reseeded = render_preference(con, get_dataset("ml-100k"), "temporal", UNCAPPED.with_(seed=7)).to_pylist()
     assert reseeded != temporal and len(reseeded) == len(temporal)

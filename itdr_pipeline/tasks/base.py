@@ -57,7 +57,6 @@ class RenderSettings:
     profiles: tuple[str, ...] = ("temporal",)
     seed: int = 42
     cap: int = 6250  # records per (task, dataset, profile) cell, split 8:1:1 (ITDR's cap); 0 = no cap
-    preference_cap: int = 0  # the preference task is TALLRec's, not ITDR's: uncapped by default
     min_history: int = 5  # sequence tasks: a target needs this many earlier interactions
     max_eval_per_user: int = 5  # temporal: cap on a user's valid (and test) targets
     max_train_per_user: int = 40  # every profile: cap on a user's train targets (seeded sample)
@@ -94,7 +93,7 @@ class RenderSettings:
             raise ItdrError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.root is not None and self.root not in ROOTS:
             raise ItdrError(f"root must be one of {', '.join(ROOTS)}, got {self.root!r}")
-        for name in ("cap", "preference_cap", "min_history", "max_eval_per_user", "max_train_per_user"):
+        for name in ("cap", "min_history", "max_eval_per_user", "max_train_per_user"):
             if getattr(self, name) < 0:
                 raise ItdrError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.min_history < 1 or self.max_eval_per_user < 1:
@@ -110,9 +109,6 @@ class RenderSettings:
         out = asdict(self)
         out["profiles"] = list(self.profiles)
         return out
-
-    def cell_cap(self, task: str) -> int:
-        return self.preference_cap if task == "preference" else self.cap
 
 
 def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +180,7 @@ def assign_splits(con: duckdb.DuckDBPyConnection, *, seq: str, dataset: str, tas
     if profile not in PROFILES:
         raise ItdrError(f"unknown split profile {profile!r}; known: {', '.join(PROFILES)}")
     s = settings
-    caps = split_caps(s.cell_cap(task))
+    caps = split_caps(s.cap)
     params = {"min_h": s.min_history, "max_eval": s.max_eval_per_user, "max_train": s.max_train_per_user,
               "key": f"{s.seed}:{dataset}:{task}", "user_key": f"{s.seed}:{dataset}",
               "cap_train": caps["train"], "cap_valid": caps["valid"], "cap_test": caps["test"],
@@ -238,7 +234,7 @@ def cap_entities(con: duckdb.DuckDBPyConnection, *, table: str, key: str, datase
     """Entity tasks: split the rows of `table` (one per entity, identified by column `key`) 8:1:1
     by the stable hash, then apply the cell cap and the data fraction; adds split and record_idx."""
     install_macros(con)
-    caps = split_caps(settings.cell_cap(task))
+    caps = split_caps(settings.cap)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
             WITH e AS (SELECT t.*, itdr_split(concat_ws(':', $user_key, t.{key})) AS split,

@@ -31,6 +31,9 @@ class Template:
     description: jinja2.Template
     input: jinja2.Template
     output: jinja2.Template
+    description_source: str  # the raw template text, for listings
+    input_source: str
+    output_source: str
 
     def render(self, context: dict[str, Any]) -> tuple[str, str, str]:
         return self.description.render(context), self.input.render(context), self.output.render(context)
@@ -48,6 +51,9 @@ def load_task_templates(task: str) -> tuple[Template, ...]:
             description=_ENV.from_string(t["description"].strip()),
             input=_ENV.from_string(t["input"]),
             output=_ENV.from_string(t["output"]),
+            description_source=" ".join(t["description"].split()),
+            input_source=t["input"],
+            output_source=t["output"],
         )
         for t in data["templates"]
     )
