@@ -72,7 +72,7 @@ def cdr_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, settings: Rend
     source = settings.cdr_source or spec.extra.get("cdr_partner")
     if source is None or source == spec.id:
         return None
-    ready = con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [source]).fetchone()[0]
+    ready = con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [source]).fetchall()[0][0]
     return source if ready else None
 
 
@@ -137,14 +137,14 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
             f"""SELECT count(*) FROM (
                    SELECT user_id, target_item_id, history_item_ids, source_history_item_ids
                    FROM instruction_records WHERE {where} GROUP BY ALL HAVING count(DISTINCT split) > 1)""",
-            args).fetchone()[0]
+            args).fetchall()[0][0]
         findings.append(Finding(f"{name}: no_cross_split_duplicates", severity, dupes == 0,
                                 f"{dupes} record(s) appear in more than one split"))
         if task in ENTITY_TASKS:
             key = "target_item_id" if task == "tui" else "user_id"
             shared = con.execute(
                 f"""SELECT count(*) FROM (SELECT {key} FROM instruction_records WHERE {where}
-                    GROUP BY {key} HAVING count(DISTINCT split) > 1)""", args).fetchone()[0]
+                    GROUP BY {key} HAVING count(DISTINCT split) > 1)""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: entity_in_one_split", severity, shared == 0,
                                     f"{shared} {key.split('_')[0]}(s) in more than one split"))
             continue
@@ -154,20 +154,20 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
                        SELECT user_id, max(target_ts) FILTER (split = 'train') AS last_train,
                               min(target_ts) FILTER (split = 'test') AS first_test
                        FROM instruction_records WHERE {where} GROUP BY user_id)
-                   WHERE last_train > first_test""", args).fetchone()[0]
+                   WHERE last_train > first_test""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: test_after_train", severity, late == 0,
                                     f"{late} user(s) have a train target later than one of their test targets"))
             reused = con.execute(
                 f"""SELECT count(*) FROM instruction_records t JOIN instruction_records r
                     ON r.dataset = t.dataset AND r.task = t.task AND r.profile = t.profile AND r.split = 'train'
                     AND r.user_id = t.user_id AND r.target_item_id = t.target_item_id
-                    WHERE t.dataset = ? AND t.task = ? AND t.profile = ? AND t.split = 'test'""", args).fetchone()[0]
+                    WHERE t.dataset = ? AND t.task = ? AND t.profile = ? AND t.split = 'test'""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: test_target_not_a_train_target", severity, reused == 0,
                                     f"{reused} test target(s) are also a train target of the same user"))
         if profile == "random_user":
             shared = con.execute(
                 f"""SELECT count(*) FROM (SELECT user_id FROM instruction_records WHERE {where}
-                    GROUP BY user_id HAVING count(DISTINCT split) > 1)""", args).fetchone()[0]
+                    GROUP BY user_id HAVING count(DISTINCT split) > 1)""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: user_in_one_split", severity, shared == 0,
                                     f"{shared} user(s) in more than one split"))
         if task in ("tkr", "nir", "cdr"):
@@ -177,7 +177,7 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
                         AND len(list_filter(candidate_item_ids, c -> c = target_item_id)) = 1
                         AND list_sort(ranking_item_ids) = list_sort(candidate_item_ids)
                         AND len(list_filter(candidate_item_ids, c -> list_contains(history_item_ids, c))) = 0)""",
-                args).fetchone()[0]
+                args).fetchall()[0][0]
             findings.append(Finding(f"{name}: candidates_sound", severity, bad == 0,
                                     f"{bad} record(s) with duplicate candidates, a target not present exactly once, "
                                     "a ranking that is not a permutation of the candidates, or a history item "
@@ -191,7 +191,7 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
                         FROM instruction_records r WHERE {where})
                     SELECT count(*) FROM neg SEMI JOIN filtered_interactions i
                     ON i.dataset = neg.dataset AND i.user_id = neg.user_id AND i.item_id = neg.item_id""",
-                args).fetchone()[0]
+                args).fetchall()[0][0]
             findings.append(Finding(f"{name}: negatives_never_interacted", severity, touched == 0,
                                     f"{touched} negative candidate(s) the user interacted with"))
     return findings

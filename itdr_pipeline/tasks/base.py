@@ -24,7 +24,7 @@ same bytes and changing one record never reshuffles another.
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,8 @@ class RenderSettings:
     profile_len: int = 10  # uap, ir: the user's items (or reviews) shown
     tui_reviews: int = 3  # tui: customer reviews shown with the item
     review_chars: int = 200  # review excerpts are cut at a word boundary to about this many characters
+    ir_min_liked: int = 2  # ir: liked items a user needs
+    tui_min_likers: int = 3  # tui: users who liked the item
     fraction: float = 1.0  # ablation: keep this share of each cell's train records (nested by seed)
     descriptions: bool = True  # ablation: False renders every record without its task description
     root: str | None = None  # ablation: "UII" or "UIU" renders one root task's subtasks only
@@ -81,7 +83,6 @@ class RenderSettings:
     teacher_model: str | None = None
     teacher_api_key_env: str = "ITDR_TEACHER_API_KEY"  # the key is read from this variable, never stored
     teacher_max_records: int = 0  # 0 = every ir/tui record; else only the first N per cell
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         bad = [p for p in self.profiles if p not in PROFILES]
@@ -143,7 +144,7 @@ def install_macros(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def require_filtered(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
-    if con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [dataset]).fetchone()[0] == 0:
+    if con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [dataset]).fetchall()[0][0] == 0:
         raise ItdrError(f"{dataset}: interactions not filtered yet (filtered_interactions is what tasks read); "
                         "run itdr_pipeline.filters.apply_filters or `itdr materialize`")
 
@@ -200,7 +201,7 @@ def assign_splits(con: duckdb.DuckDBPyConnection, *, seq: str, dataset: str, tas
         split = "itdr_split(concat_ws(':', $user_key, user_id))"
         cuts = ""
     else:  # global_temporal
-        if con.execute(f"SELECT count(*) FILTER (ts IS NULL) FROM {seq}").fetchone()[0]:
+        if con.execute(f"SELECT count(*) FILTER (ts IS NULL) FROM {seq}").fetchall()[0][0]:
             raise ItdrError(f"{dataset} has interactions without timestamps: the global_temporal profile needs "
                             "them (use temporal, leave_one_out or random_user)")
         eligible = "pos >= $min_h"
