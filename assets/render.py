@@ -35,6 +35,7 @@ class RenderConfig(dg.Config):
     cdr_candidates: int = Field(default=_D.cdr_candidates, description="cdr: candidates per record.")
     cdr_min_source_history: int = Field(default=_D.cdr_min_source_history,
                                         description="cdr: source-domain interactions needed before the target.")
+    cdr_min_history: int = Field(default=_D.cdr_min_history, description="cdr: target-domain interactions needed.")
     profile_len: int = Field(default=_D.profile_len, description="uap, ir: the user's items shown.")
     tui_reviews: int = Field(default=_D.tui_reviews, description="tui: customer reviews shown.")
     review_chars: int = Field(default=_D.review_chars, description="Review excerpts: about this many characters.")

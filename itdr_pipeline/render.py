@@ -174,9 +174,10 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
             bad = con.execute(
                 f"""SELECT count(*) FROM instruction_records WHERE {where} AND NOT (
                         len(list_distinct(candidate_item_ids)) = len(candidate_item_ids)
-                        AND len(list_filter(candidate_item_ids, c -> c = target_item_id)) = 1
-                        AND list_sort(ranking_item_ids) = list_sort(candidate_item_ids)
-                        AND len(list_filter(candidate_item_ids, c -> list_contains(history_item_ids, c))) = 0)""",
+                        AND len(list_filter(candidate_item_ids, lambda c: c = target_item_id)) = 1
+                        AND CASE WHEN task = 'nir' THEN ranking_item_ids = [target_item_id]
+                                 ELSE list_sort(ranking_item_ids) = list_sort(candidate_item_ids) END
+                        AND len(list_filter(candidate_item_ids, lambda c: list_contains(history_item_ids, c))) = 0)""",
                 args).fetchall()[0][0]
             findings.append(Finding(f"{name}: candidates_sound", severity, bad == 0,
                                     f"{bad} record(s) with duplicate candidates, a target not present exactly once, "
@@ -186,7 +187,7 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]
             # cdr, the target domain), so the user's interactions here are what they must avoid.
             touched = con.execute(
                 f"""WITH neg AS (
-                        SELECT r.dataset, r.user_id, unnest(list_filter(r.candidate_item_ids, c -> NOT list_contains(
+                        SELECT r.dataset, r.user_id, unnest(list_filter(r.candidate_item_ids, lambda c: NOT list_contains(
                             CAST(json_extract_string(r.answer_json, '$.positives[*]') AS VARCHAR[]), c))) AS item_id
                         FROM instruction_records r WHERE {where})
                     SELECT count(*) FROM neg SEMI JOIN filtered_interactions i

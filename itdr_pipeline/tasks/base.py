@@ -70,6 +70,7 @@ class RenderSettings:
     cdr_candidates: int = 10
     cdr_source: str | None = None  # cdr: the source-domain dataset id (default: the registry's partner)
     cdr_min_source_history: int = 1  # cdr: source-domain interactions the user needs before the target
+    cdr_min_history: int = 1  # cdr: target-domain interactions before the target (few users overlap)
     profile_len: int = 10  # uap, ir: the user's items (or reviews) shown
     tui_reviews: int = 3  # tui: customer reviews shown with the item
     review_chars: int = 200  # review excerpts are cut at a word boundary to about this many characters
@@ -171,13 +172,15 @@ def build_sequence(con: duckdb.DuckDBPyConnection, dataset: str, *, rated: bool,
 
 
 def assign_splits(con: duckdb.DuckDBPyConnection, *, seq: str, dataset: str, task: str, profile: str,
-                  settings: RenderSettings, out: str) -> str:
+                  settings: RenderSettings, out: str, every: str | None = None) -> str:
     """Choose the targets of a sequence task and their splits into temp table `out`:
     (user_id, item_id, ts, rating, pos, split, record_idx), ordered train, valid, test.
 
     Steps: eligible targets (pos >= min_history) -> profile's split -> per-user train cap
     -> the cell cap (8:1:1 shares) -> the data fraction of train. Each sample takes the records
-    with the smallest seeded md5 of their key, so smaller samples nest inside larger ones."""
+    with the smallest seeded md5 of their key, so smaller samples nest inside larger ones.
+    `every`, when given, names a temp table that also receives every eligible position with its
+    split before any cap (tkr reads the split of a target's next interactions there)."""
     if profile not in PROFILES:
         raise ItdrError(f"unknown split profile {profile!r}; known: {', '.join(PROFILES)}")
     s = settings
@@ -211,10 +214,13 @@ def assign_splits(con: duckdb.DuckDBPyConnection, *, seq: str, dataset: str, tas
     cap_clause = ("(split = 'train' AND ($cap_train = 0 OR r_cell <= $cap_train)) OR "
                   "(split = 'valid' AND ($cap_valid = 0 OR r_cell <= $cap_valid)) OR "
                   "(split = 'test' AND ($cap_test = 0 OR r_cell <= $cap_test))")
+    eligible_sql = (f"SELECT {seq}.*, {split} AS split, md5(concat_ws(':', $key, user_id, pos)) AS draw "
+                    f"FROM {seq}{cuts} WHERE {eligible}")
+    if every is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {every} AS {eligible_sql}", _used(eligible_sql, params))
+        eligible_sql = f"SELECT * FROM {every}"
     sql = f"""CREATE OR REPLACE TEMP TABLE {out} AS
-            WITH e AS (SELECT {seq}.*, {split} AS split,
-                              md5(concat_ws(':', $key, user_id, pos)) AS draw
-                       FROM {seq}{cuts} WHERE {eligible}),
+            WITH e AS ({eligible_sql}),
             u AS (SELECT * FROM e QUALIFY split <> 'train' OR
                       row_number() OVER (PARTITION BY user_id, split ORDER BY draw, pos) <= $max_train),
             c AS (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY split ORDER BY md5(draw || ':cap'), user_id, pos) AS r_cell FROM u)
