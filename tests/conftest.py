@@ -28,13 +28,26 @@ def shared_dataset(name: str) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model's converted tokenizer (publishing counts tokens with it), once per session (~8 s)."""
+    from training.default_model import ensure_tokenizer
+
+    folder = tmp_path_factory.getbasetemp() / "itdr-models"
+    ensure_tokenizer(folder)
+    return folder
+
+
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A fresh ITDR_HOME with the real raw folder configured."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> Settings:
+    """A fresh ITDR_HOME with the real raw folder configured (and the session's converted tokenizer)."""
     shared_dataset("ml-100k")
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(SHARED_RAW))
-    return Settings.from_env().ensure()
+    settings = Settings.from_env().ensure()
+    if not (settings.home / "models").exists():
+        (settings.home / "models").symlink_to(models_dir, target_is_directory=True)
+    return settings
 
 
 @pytest.fixture

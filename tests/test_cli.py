@@ -48,9 +48,15 @@ def test_datasets_shows_one_dataset_in_detail(home):
 def test_materialize_demo_then_query_and_export(home, tmp_path):
     done = run_cli("materialize", check=True)
     assert "demo [SYNTHETIC demo data]: published demo-" in done.stdout and "itdr ui" in done.stdout
-    q = run_cli("query", "SELECT profile, split, count(*) AS n FROM instructions GROUP BY ALL ORDER BY ALL", check=True)
+    q = run_cli("query", "SELECT task, profile, split, count(*) AS n FROM instructions GROUP BY ALL ORDER BY ALL",
+                check=True)
     lines = q.stdout.splitlines()
-    assert lines[0] == "profile\tsplit\tn" and "tallrec\ttrain\t8000" in lines and "temporal\ttest\t858" in lines
+    assert lines[0] == "task\tprofile\tsplit\tn" and "preference\ttallrec\ttrain\t8000" in lines
+    # Every task the demo feeds, in its default profile; cells capped at 6,250 (5,000 / 625 / 625).
+    assert {tuple(line.split("\t")[:2]) for line in lines[1:]} == {
+        ("preference", "tallrec"), *((t, "temporal") for t in ("preference", "rp", "tkr", "nir", "uap", "tui"))}
+    assert "rp\ttemporal\ttest\t625" in lines and "tkr\ttemporal\ttrain\t5000" in lines
+    assert "uap\ttemporal\ttest\t20" in lines and "tui\ttemporal\ttrain\t231" in lines  # one record per user / item
     out = tmp_path / "alpaca"
     run_cli("export", "--dataset", "demo", "--task", "preference", "--profile", "tallrec", "--format", "alpaca",
             "--out", str(out), check=True)
@@ -68,7 +74,10 @@ def _one_line_failure(result: subprocess.CompletedProcess) -> str:
 
 def test_failures_are_one_line_and_non_zero(home, tmp_path):
     assert "invalid dataset id '../x'" in _one_line_failure(run_cli("materialize", "--datasets", "../x"))
-    assert "unknown task(s) ['rp']" in _one_line_failure(run_cli("materialize", "--tasks", "rp"))
+    assert "unknown task(s) ['xyz']" in _one_line_failure(run_cli("materialize", "--tasks", "xyz"))
+    assert "demo does not feed task(s) ['ir']" in _one_line_failure(run_cli("materialize", "--tasks", "ir"))
+    assert "unknown split profile(s) ['weekly']" in _one_line_failure(run_cli("materialize", "--profiles", "weekly"))
+    assert "fraction must be in (0, 1]" in _one_line_failure(run_cli("materialize", "--fraction", "1.5"))
     assert "read-only" in _one_line_failure(run_cli("query", "DROP TABLE users"))
     assert "no warehouse" in _one_line_failure(run_cli("query", "SELECT 1"))
     assert "nothing published yet" in _one_line_failure(
@@ -90,3 +99,33 @@ def test_dagster_definitions_validate(home):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "All code locations passed validation" in result.stderr + result.stdout
+
+
+def test_tasks_matrix_and_templates_listing(home):
+    rows = {line.split()[0]: line.split()[1:] for line in run_cli("tasks", check=True).stdout.splitlines() if line.strip()}
+    header = rows["dataset"]
+    assert header == ["preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui"]
+    assert dict(zip(header, rows["ml-100k"])) == {"preference": "x", "rp": "x", "tkr": "x", "cdr": ".", "nir": "x",
+                                                   "uap": "x", "ir": ".", "tui": "x"}
+    assert dict(zip(header, rows["lastfm-1k"]))["uap"] == "x" and rows["lastfm-1k"].count("x") == 1
+    listing = [line.split("\t") for line in run_cli("templates", check=True).stdout.splitlines()]
+    per_task = {}
+    for template_id, task, flag, *_ in listing:
+        per_task.setdefault(task, []).append(flag)
+    assert set(per_task) == set(header)
+    assert all(flags.count("seen") >= 3 and flags.count("held-out") <= 1 for flags in per_task.values())
+    full = run_cli("templates", "--task", "nir", "--full", check=True).stdout
+    assert "  input:" in full and "{{" in full
+
+
+def test_materialize_with_profiles_and_ablations(home):
+    run_cli("materialize", "--tasks", "rp,uap", "--profiles", "random_user,leave_one_out", "--fraction", "0.5",
+            "--no-descriptions", check=True)
+    q = run_cli("query", "SELECT task, profile, split, count(*), max(length(instruction)) FROM instructions "
+                         "GROUP BY ALL ORDER BY ALL", check=True)
+    rows = [line.split("\t") for line in q.stdout.splitlines()[1:]]
+    assert {(r[0], r[1]) for r in rows} == {("rp", "random_user"), ("rp", "leave_one_out"),
+                                              ("uap", "random_user"), ("uap", "leave_one_out")}
+    assert {r[4] for r in rows} == {"0"}  # no task descriptions
+    loo = {r[2]: int(r[3]) for r in rows if r[:2] == ["rp", "leave_one_out"]}
+    assert loo["valid"] == loo["test"] == 200  # one per demo user

@@ -11,6 +11,15 @@ from itdr_pipeline import publish as publish_mod
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.query import run_query
+from tests.test_publish_formats import link_models, shared_models
+
+
+@pytest.fixture(autouse=True)
+def _shared_tokenizer(tmp_path, tmp_path_factory):
+    """Every home these tests publish into reuses the session's converted tokenizer."""
+    models = shared_models(tmp_path_factory)
+    for name in ("home", "other"):
+        link_models(tmp_path / name, models)
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -36,6 +45,14 @@ def test_same_input_same_version_same_bytes(tmp_path, home):
     table = pq.read_table(home.published / first["version"] / "data/preference-tallrec/test-00000-of-00001.parquet")
     assert table.column_names[:5] == ["version", "dataset", "task", "profile", "split"]
     assert table.column("version").to_pylist() == [first["version"]] * 1000
+    # Statistics reach the asset's metadata: a Markdown table and per-cell JSON, as in the manifest.
+    assert first["stats"].startswith("| dataset | task | profile | train | valid | test | avg input tokens |")
+    assert "| ml-100k | preference | tallrec | 8,000 | 1,000 | 1,000 |" in first["stats"]
+    cells = {c["config"]: c for c in manifest["stats"]["cells"]}
+    assert first["stats_per_cell"]["preference-tallrec"]["instances"] == {"train": 8000, "valid": 1000, "test": 1000}
+    tallrec = first["stats_per_cell"]["preference-tallrec"]
+    assert tallrec["avg_input_tokens"] == cells["preference-tallrec"]["avg_input_tokens"] > 100
+    assert first["stats_tokenizer"] == "SmolLM2-135M-Instruct"
 
 
 def test_rerun_is_a_noop_and_changed_input_is_a_new_version(raw_copy, tmp_path, monkeypatch):
