@@ -38,6 +38,13 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def link_models(home: Path, models: Path) -> None:
+    """Give an ITDR_HOME the session's converted models folder (a symlink), unless it has one."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(models, target_is_directory=True)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> Settings:
     """A fresh ITDR_HOME with the real raw folder configured (and the session's converted tokenizer)."""
@@ -45,8 +52,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> S
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(SHARED_RAW))
     settings = Settings.from_env().ensure()
-    if not (settings.home / "models").exists():
-        (settings.home / "models").symlink_to(models_dir, target_is_directory=True)
+    link_models(settings.home, models_dir)
     return settings
 
 

@@ -11,15 +11,14 @@ from itdr_pipeline import publish as publish_mod
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.query import run_query
-from tests.test_publish_formats import link_models, shared_models
+from tests.conftest import link_models
 
 
 @pytest.fixture(autouse=True)
-def _shared_tokenizer(tmp_path, tmp_path_factory):
+def _shared_tokenizer(tmp_path, models_dir):
     """Every home these tests publish into reuses the session's converted tokenizer."""
-    models = shared_models(tmp_path_factory)
     for name in ("home", "other"):
-        link_models(tmp_path / name, models)
+        link_models(tmp_path / name, models_dir)
 
 
 def _tree(root: Path) -> dict[str, str]:

@@ -27,33 +27,19 @@ from itdr_pipeline.registry import get_dataset  # noqa: E402
 from itdr_pipeline.render import render_dataset  # noqa: E402
 from itdr_pipeline.tasks.base import RenderSettings  # noqa: E402
 from itdr_pipeline.warehouse import connect  # noqa: E402
-from tests.conftest import shared_dataset  # noqa: E402
-from training.default_model import MODEL_NAME, ensure_tokenizer  # noqa: E402
+from tests.conftest import link_models, shared_dataset  # noqa: E402
+from training.default_model import MODEL_NAME  # noqa: E402
 
 CONFIGS = ["preference-tallrec", "preference-temporal", "rp-temporal"]
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 
 
-def shared_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One converted tokenizer per test session (~8 s), found again by every module that asks."""
-    folder = tmp_path_factory.getbasetemp() / "itdr-models"
-    ensure_tokenizer(folder)
-    return folder
-
-
-def link_models(home: Path, models: Path) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "models").exists():
-        (home / "models").symlink_to(models, target_is_directory=True)
-
-
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def published(tmp_path_factory, models_dir):
     """Real ml-100k rendered (preference + rp) and published; returns (settings, version dir, con)."""
-    models = shared_models(tmp_path_factory)
     home = tmp_path_factory.mktemp("formats")
     settings = Settings(home=home, raw_dir=shared_dataset("ml-100k").parent).ensure()
-    link_models(home, models)
+    link_models(home, models_dir)
     with connect(settings.warehouse) as con:
         ingest_dataset(con, get_dataset("ml-100k"), settings)
         apply_filters(con, "ml-100k", FilterConfig())
