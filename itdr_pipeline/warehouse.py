@@ -13,6 +13,7 @@ _RECORD_TYPES = {"dataset": "VARCHAR NOT NULL", "task": "VARCHAR NOT NULL", "pro
                  "split": "VARCHAR NOT NULL", "record_idx": "BIGINT NOT NULL", "template_id": "VARCHAR NOT NULL",
                  "instruction": "VARCHAR NOT NULL", "input": "VARCHAR NOT NULL", "output": "VARCHAR NOT NULL",
                  "user_id": "VARCHAR", "target_item_id": "VARCHAR", "candidate_item_ids": "VARCHAR[] NOT NULL",
+                 "candidate_texts": "VARCHAR[] NOT NULL",
                  "ranking_item_ids": "VARCHAR[] NOT NULL", "label": "DOUBLE", "answer_json": "VARCHAR",
                  "history_item_ids": "VARCHAR[] NOT NULL", "source_dataset": "VARCHAR",
                  "source_history_item_ids": "VARCHAR[] NOT NULL", "target_ts": "TIMESTAMP",

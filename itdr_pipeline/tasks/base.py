@@ -383,6 +383,7 @@ RECORD_SCHEMA = pa.schema([
     ("user_id", pa.string()),  # NULL for item-level records (tui)
     ("target_item_id", pa.string()),  # NULL for user-level records (uap, ir)
     ("candidate_item_ids", pa.list_(pa.string())),  # tkr, nir, cdr: in prompt order
+    ("candidate_texts", pa.list_(pa.string())),  # their names as the prompt shows them (evaluators match answers)
     ("ranking_item_ids", pa.list_(pa.string())),  # tkr, cdr: the true order; nir: [target]
     ("label", pa.float64()),  # preference 0/1; rp the rating
     ("answer_json", pa.string()),  # the structured answer (uap attributes, rp rating, ranking...)
@@ -417,7 +418,7 @@ class RecordBuilder:
         })
 
     def table(self) -> pa.Table:
-        defaults = {"candidate_item_ids": [], "ranking_item_ids": [], "history_item_ids": [],
+        defaults = {"candidate_item_ids": [], "candidate_texts": [], "ranking_item_ids": [], "history_item_ids": [],
                     "source_history_item_ids": []}
         rows = [{**defaults, **r} for r in self.rows]
         rows.sort(key=lambda r: r["record_idx"])

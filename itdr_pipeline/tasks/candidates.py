@@ -109,12 +109,13 @@ def build_records(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, 
     catalogue = Catalogue(con, spec.id, words["noun"], sorted(shown))
     templates, held_out = task_templates(task, profile)
     for r, c in drawn:
+        labels = catalogue.distinct_labels(c.shown)
         template = choose_template(templates, held_out, settings, spec.id, task, r["split"],
                                    (profile, r["user_id"], r["item_id"]))
         answer = {"positives": c.positives, **({"ranking": c.ranking} if ranked else {})}
         out.add(template=template, context={**words, **context(r, c, catalogue)}, split=r["split"],
                 record_idx=r["record_idx"], user_id=r["user_id"], target_item_id=r["item_id"],
-                candidate_item_ids=c.shown, ranking_item_ids=c.ranking if ranked else [r["item_id"]],
+                candidate_item_ids=c.shown, candidate_texts=[labels[i] for i in c.shown], ranking_item_ids=c.ranking if ranked else [r["item_id"]],
                 answer_json=json.dumps(answer), history_item_ids=r["history"], target_ts=r["ts"],
                 **(columns(r) if columns else {}))
     return out.table()
