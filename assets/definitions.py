@@ -7,13 +7,23 @@ from assets.ingest import canonical_tables
 from assets.publish import published_splits
 from assets.render import instruction_records
 from assets.resources import DATASETS, build_resources
+from assets.training import evaluation_report, lora_adapter
 from itdr_pipeline.config import Settings
 from itdr_pipeline.raw import available
 from itdr_pipeline.registry import get_dataset
 
+MODEL_GROUP = dg.AssetSelection.groups("model")
 main_job = dg.define_asset_job(
-    "main", selection=dg.AssetSelection.all(),
+    "main", selection=dg.AssetSelection.all() - MODEL_GROUP,
     description="Ingest, validate, filter, render and publish one dataset partition.",
+)
+train_job = dg.define_asset_job(
+    "train", selection=MODEL_GROUP,
+    description="LoRA-tune on one published cell, then evaluate it against its zero-shot self and baselines.",
+)
+evaluate_job = dg.define_asset_job(
+    "evaluate", selection=dg.AssetSelection.assets(evaluation_report),
+    description="Evaluate an existing adapter (or, with skip_tuned, the base model and baselines only).",
 )
 
 
@@ -29,8 +39,9 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
-        assets=[canonical_tables, filtered_interactions, instruction_records, published_splits],
-        jobs=[main_job],
+        assets=[canonical_tables, filtered_interactions, instruction_records, published_splits, lora_adapter,
+                evaluation_report],
+        jobs=[main_job, train_job, evaluate_job],
         schedules=[weekly_refresh],
         resources=build_resources(settings),
     )

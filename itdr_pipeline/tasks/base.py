@@ -388,6 +388,7 @@ RECORD_SCHEMA = pa.schema([
     ("label", pa.float64()),  # preference 0/1; rp the rating
     ("answer_json", pa.string()),  # the structured answer (uap attributes, rp rating, ranking...)
     ("history_item_ids", pa.list_(pa.string())),  # (target-domain) history shown, oldest first
+    ("history_labels", pa.list_(pa.float64())),  # what the prompt shows with each: preference 1/0, rp the rating
     ("source_dataset", pa.string()),  # cdr: the source domain
     ("source_history_item_ids", pa.list_(pa.string())),  # cdr: source-domain history shown
     ("target_ts", pa.timestamp("us")),
@@ -418,7 +419,7 @@ class RecordBuilder:
         })
 
     def table(self) -> pa.Table:
-        defaults = {"candidate_item_ids": [], "candidate_texts": [], "ranking_item_ids": [], "history_item_ids": [],
+        defaults = {"candidate_item_ids": [], "candidate_texts": [], "history_labels": [], "ranking_item_ids": [], "history_item_ids": [],
                     "source_history_item_ids": []}
         rows = [{**defaults, **r} for r in self.rows]
         rows.sort(key=lambda r: r["record_idx"])

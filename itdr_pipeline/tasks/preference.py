@@ -114,5 +114,6 @@ def render_preference(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile
             "disliked": [h["title"] for h in history if not h["liked"]],
         }, user_id=w["user_id"], target_item_id=w["target_item_id"], label=float(w["label"]),
             answer_json='{"liked": %s}' % ("true" if w["label"] else "false"),
-            history_item_ids=w["history_item_ids"], target_ts=w["target_ts"])
+            history_item_ids=w["history_item_ids"],
+            history_labels=[float(v) for v in w["history_liked"]], target_ts=w["target_ts"])
     return out.table()

@@ -47,5 +47,5 @@ def render_rp(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str, s
                          "rating": rating},
                 user_id=r["user_id"], target_item_id=r["item_id"], label=float(r["rating"]),
                 answer_json=json.dumps({"rating": r["rating"]}), history_item_ids=r["history_ids"],
-                target_ts=r["ts"])
+                history_labels=[float(v) for v in r["history_ratings"]], target_ts=r["ts"])
     return out.table()

@@ -1,0 +1,101 @@
+"""LoRA training and evaluation as Dagster assets, run out of process through Dagster Pipes.
+
+The webserver and the asset code never import torch: each asset writes a `training.config.RunConfig`
+as JSON and launches `python -m training train|evaluate --config <file>` with
+`dg.PipesSubprocessClient`; the child streams its log lines and reports the materialization (adapter
+id as data version, loss curve, report tables). To run elsewhere, swap the client: e.g.
+`dagster_k8s.PipesK8sClient` with the same command in an image of this project, or a subprocess
+command that wraps `accelerate launch -m training ...` for several GPUs (docs/training.md).
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
+from itdr_pipeline.config import Settings
+from itdr_pipeline.export import latest_version_dir
+from training.config import RunConfig
+
+
+class TrainingConfig(dg.Config):
+    """One training + evaluation run on a published cell (the same config goes to both assets;
+    fields mirror training.config.RunConfig, where each is documented)."""
+
+    task: str = "preference"
+    profile: str = "temporal"
+    base_model: str = "default"
+    max_steps: int = 0
+    epochs: float = 1.0
+    shots: int = 0
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 5e-4
+    scheduler: str = "cosine"
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    max_length: int = 512
+    mask_prompt: bool = True
+    precision: str = "auto"
+    seed: int = 42
+    save_steps: int = 50
+    eval_limit: int = 0
+    eval_batch_size: int = 16
+    adapter: str = ""
+    skip_base: bool = False
+    skip_tuned: bool = False
+    baselines: bool = True
+    run_name: str = ""
+
+    def run_config(self, settings: Settings, dataset: str) -> RunConfig:
+        return RunConfig(version_dir=str(latest_version_dir(settings, dataset)), models_dir=str(settings.models),
+                         adapters_dir=str(settings.adapters), reports_dir=str(settings.reports),
+                         **self.model_dump())
+
+
+def _launch(context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, command: str,
+            cfg: RunConfig) -> dg.PipesClientCompletedInvocation:
+    with tempfile.TemporaryDirectory(prefix="itdr-run-") as tmp:
+        path = Path(tmp) / "run.json"
+        path.write_text(cfg.to_json())
+        context.log.info(f"python -m training {command} on {cfg.cell} of {cfg.version}")
+        return client.run(context=context, command=[sys.executable, "-m", "training", command, "--config", str(path)])
+
+
+@dg.asset(deps=["published_splits"], partitions_def=DATASETS, group_name="model", kinds={"pytorch"})
+def lora_adapter(context: dg.AssetExecutionContext, config: TrainingConfig, itdr: ItdrSettings,
+                 pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+    """A LoRA adapter trained on one cell of the latest published version, saved under
+    $ITDR_HOME/adapters/<version>/<task>-<profile>/<adapter id>."""
+    cfg = config.run_config(itdr.settings(), context.partition_key)
+    return _launch(context, pipes_subprocess_client, "train", cfg).get_materialize_result()
+
+
+@dg.asset(deps=["lora_adapter"], partitions_def=DATASETS, group_name="model", kinds={"pytorch", "duckdb"},
+          pool=DUCKDB_POOL)
+def evaluation_report(context: dg.AssetExecutionContext, config: TrainingConfig, itdr: ItdrSettings,
+                      duckdb: DuckDBResource, pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+    """The base model zero-shot, the tuned adapter and classic baselines on the test split: report
+    in $ITDR_HOME/reports/<run>/, rows and lineage in the warehouse (evaluation_results, model_lineage)."""
+    cfg = config.run_config(itdr.settings(), context.partition_key)
+    result = _launch(context, pipes_subprocess_client, "evaluate", cfg).get_materialize_result()
+    folder = cfg.report_dir()
+    rows = json.loads((folder / "report.json").read_text())
+    lineage = json.loads((folder / "lineage.json").read_text())
+    with warehouse(duckdb) as con:
+        con.execute("BEGIN")
+        for table, data in (("evaluation_results", rows), ("model_lineage", lineage)):
+            con.execute(f"DELETE FROM {table} WHERE report = ?", [folder.name])
+            if table == "evaluation_results":
+                data = [{**r, "report": folder.name} for r in data]
+            if data:
+                columns = list(data[0])
+                con.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                                [[r[c] for c in columns] for r in data])
+        con.execute("COMMIT")
+    return result

