@@ -5,6 +5,7 @@ check results, data versions and lineage made from the command line show up in t
 """
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import dagster as dg
@@ -93,6 +94,8 @@ def train(settings: Settings, dataset: str, config: dict[str, object], evaluate_
     """Run the `train` job (adapter, then report) or the `evaluate` job for one dataset; `config`
     holds assets.training.TrainingConfig fields. Progress streams to stderr from the training process."""
     prepare_instance(settings)
+    # Dagster's own Pipes code calls one of its preview functions; the warning is not for our users.
+    warnings.filterwarnings("ignore", message=".*PipesMessageReader.expected_writer_count.*")
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def("evaluate" if evaluate_only else "train")
     steps = ["evaluation_report"] if evaluate_only else ["lora_adapter", "evaluation_report"]

@@ -166,8 +166,8 @@ def train(
     eval_limit: Annotated[int, typer.Option(help="Evaluate a seeded sample of N test records; 0 = all.")] = 0,
     base_model: Annotated[str, typer.Option(help="'default' (SmolLM2-135M-Instruct, offline), a local HF folder "
                                                  "or a hub id.")] = "default",
-    batch_size: Annotated[int, typer.Option(help="Per-step batch size.")] = 8,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Forward passes per optimizer step (4 x 2 = 8 per step).")] = 2,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule, 3% warm-up).")] = 5e-4,
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank unless --lora-alpha).")] = 8,
     lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,

@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["train", "evaluate", "run"])
     parser.add_argument("--config", type=Path, required=True, help="RunConfig as JSON (see training/config.py)")
     args = parser.parse_args(argv)
+    # peft calls a transformers property that transformers 5 deprecates: not ours to fix, and noisy.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     cfg = RunConfig.load(args.config)
     with ExitStack() as stack:
         pipes = stack.enter_context(open_dagster_pipes()) if PipesEnvVarParamsLoader().is_dagster_pipes_process() else None

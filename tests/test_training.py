@@ -1,0 +1,223 @@
+"""Training and evaluation with a tiny random Llama and the real SmolLM2 tokenizer (fast), on the
+SYNTHETIC demo data published once per session; the CLI end to end through Dagster Pipes."""
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import link_models, run_cli
+from itdr_pipeline.config import Settings
+from training.config import RunConfig
+from training.data import IGNORE_INDEX, PromptEncoder, load_split, sample
+from training.evaluate import evaluate
+from training.infer import answer_token_ids, candidate_logprobs, generate, score_yes_no
+from training.model import load_model, load_tokenizer
+from training.train import MANIFEST, train
+
+TASKS = ("preference", "rp", "tkr", "nir", "uap", "tui")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama (hidden 64) with random weights and SmolLM2's real tokenizer and chat template."""
+    from training.default_model import model_dir
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir(models_dir))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_home(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """An ITDR_HOME with the demo published (cells capped at 400 records: 320 / 40 / 40)."""
+    from assets.runner import materialize
+
+    settings = Settings(home=tmp_path_factory.mktemp("demo-home"), raw_dir=None).ensure()
+    link_models(settings.home, models_dir)
+    (outcome,) = materialize(settings, ["demo"], list(TASKS), render={"cap": 400})
+    assert outcome.success, outcome.reason
+    return settings
+
+
+@pytest.fixture(scope="session")
+def version_dir(demo_home: Settings) -> Path:
+    (folder,) = [p for p in demo_home.published.iterdir() if p.name.startswith("demo-")]
+    return folder
+
+
+def _config(demo_home: Settings, version_dir: Path, tiny_model: Path, **overrides) -> RunConfig:
+    return RunConfig(version_dir=str(version_dir), models_dir=str(demo_home.models),
+                     adapters_dir=str(demo_home.adapters), reports_dir=str(demo_home.reports),
+                     base_model=str(tiny_model), batch_size=4, max_length=256, logging_steps=1,
+                     precision="fp32", **overrides)
+
+
+def test_prompts_follow_the_chat_template_and_the_truncation_policy(tiny_model, version_dir):
+    tokenizer = load_tokenizer(str(tiny_model))
+    record = load_split(version_dir, "tkr", "temporal", "train")[0]
+    full = PromptEncoder(tokenizer, 2048).prompt_text(record)
+    assert full.startswith("<|im_start|>system\n") and full.endswith("<|im_start|>assistant\n")
+    assert f"<|im_start|>user\n{record['instruction']}\n\n{record['input']}<|im_end|>" in full
+
+    encoder = PromptEncoder(tokenizer, 160)
+    example = encoder.train_example(record, mask_prompt=True)
+    answer = tokenizer(record["output"], add_special_tokens=False)["input_ids"][:80] + [tokenizer.eos_token_id]
+    assert len(example["input_ids"]) <= 160
+    assert example["input_ids"][-len(answer):] == answer  # the answer (cut to max_length // 2) and end of turn
+    assert example["labels"] == [IGNORE_INDEX] * (len(example["input_ids"]) - len(answer)) + answer
+    cut = tokenizer.decode(example["input_ids"][:-len(answer)])
+    # The input lost its start (the oldest history), kept its end (the candidates) and the description.
+    assert "…" in cut and record["instruction"] in cut and record["input"][-60:] in cut
+    assert record["input"][:60] not in cut
+    unmasked = encoder.train_example(record, mask_prompt=False)
+    assert unmasked["labels"] == unmasked["input_ids"]
+
+
+def test_k_shot_samples_are_seeded_and_nested(version_dir):
+    records = load_split(version_dir, "preference", "temporal", "train")
+    assert len(records) == 320
+    k16, k64 = sample(records, 16, 42), sample(records, 64, 42)
+    assert len(k16) == 16 and len(k64) == 64
+    assert {r["record_idx"] for r in k16} <= {r["record_idx"] for r in k64}
+    assert sample(records, 16, 42) == k16 and sample(records, 16, 43) != k16
+    assert sample(records, 0, 42) == records
+
+
+def test_batched_scoring_equals_one_by_one(tiny_model, version_dir):
+    tokenizer, model = load_tokenizer(str(tiny_model)), load_model(str(tiny_model))
+    encoder = PromptEncoder(tokenizer, 256)
+    prefs = load_split(version_dir, "preference", "temporal", "test")[:10]
+    prompts = [encoder.prompt_ids(r) for r in prefs]
+    assert len({len(p) for p in prompts}) > 1  # lengths differ, so batches are padded
+    batched = score_yes_no(model, tokenizer, prompts, 4, bf16=False)
+    yes, no = answer_token_ids(tokenizer)
+    for prompt, got in zip(prompts, batched):  # the reference: an unpadded full forward pass, softmax of two
+        logits = model(torch.tensor([prompt])).logits[0, -1]
+        assert got == pytest.approx(torch.softmax(logits[[yes, no]], -1)[0].item(), abs=1e-5)
+
+    nir = load_split(version_dir, "nir", "temporal", "test")[:4]
+    prompts = [encoder.prompt_ids(r) for r in nir]
+    scores = candidate_logprobs(model, tokenizer, prompts, [r["candidate_texts"] for r in nir], 3, bf16=False)
+    record, prompt = nir[0], prompts[0]
+    for text, got in zip(record["candidate_texts"], scores[0]):
+        answer = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
+        logp = torch.log_softmax(model(torch.tensor([prompt + answer])).logits[0], -1)
+        expected = sum(logp[len(prompt) - 1 + j, t].item() for j, t in enumerate(answer))
+        assert got == pytest.approx(expected, abs=1e-3)
+    texts = generate(model, tokenizer, prompts, 6, 3, bf16=False)
+    assert texts == [generate(model, tokenizer, [p], 6, 1, bf16=False)[0] for p in prompts]
+
+
+def test_train_saves_an_immutable_adapter_and_reloads_it(demo_home, version_dir, tiny_model):
+    cfg = _config(demo_home, version_dir, tiny_model, max_steps=5, shots=64, learning_rate=5e-3)
+    lines: list[str] = []
+    outcome = train(cfg, lambda message, _: lines.append(message))
+    folder = outcome.adapter_dir
+    assert outcome.trained and folder == Path(demo_home.adapters, version_dir.name, "preference-temporal",
+                                               cfg.adapter_id())
+    assert {"adapter_model.safetensors", "adapter_config.json", MANIFEST} <= {p.name for p in folder.iterdir()}
+    assert all(not p.stat().st_mode & stat.S_IWUSR for p in folder.iterdir())  # read-only
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["steps"] == 5 and manifest["train_records"] == 64 and manifest["split_version"] == version_dir.name
+    assert [h["step"] for h in manifest["loss_history"]] == [1, 2, 3, 4, 5]
+    assert any(line.startswith("step 5/5 loss ") for line in lines)
+    assert not list(folder.parent.glob(".*partial"))  # checkpoints cleaned up
+
+    again = train(cfg, lambda *_: None)
+    assert not again.trained and again.manifest == manifest
+    # The reloaded adapter changes the model (LoRA B starts at zero, so any change is learned).
+    tokenizer = load_tokenizer(str(tiny_model))
+    prompt = PromptEncoder(tokenizer, 256).prompt_ids(load_split(version_dir, "preference", "temporal", "test")[0])
+    base = score_yes_no(load_model(str(tiny_model)), tokenizer, [prompt], 1, bf16=False)
+    tuned = score_yes_no(load_model(str(tiny_model), str(folder)), tokenizer, [prompt], 1, bf16=False)
+    assert base != tuned
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(demo_home, version_dir, tiny_model):
+    cfg = _config(demo_home, version_dir, tiny_model, task="rp", max_steps=4, save_steps=2, shots=32)
+
+    def crash_after_step_3(message: str, _: dict) -> None:
+        if message.startswith("step 3/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, crash_after_step_3)
+    partial = cfg.adapter_dir().parent / f".{cfg.adapter_id()}.partial"
+    assert sorted(p.name for p in (partial / "checkpoints").iterdir()) == ["checkpoint-2"]
+    assert not cfg.adapter_dir().exists()
+    lines: list[str] = []
+    outcome = train(cfg, lambda message, _: lines.append(message))
+    assert any(line.startswith("resuming from") and line.endswith("checkpoint-2") for line in lines)
+    assert outcome.manifest["steps"] == 4 and outcome.manifest["resumed_from"].endswith("checkpoint-2")
+    assert [h["step"] for h in outcome.manifest["loss_history"]][-2:] == [3, 4]
+
+
+@pytest.mark.parametrize("task,metrics", [
+    ("preference", {"AUC"}),
+    ("rp", {"RMSE", "MAE", "unparseable"}),
+    ("tkr", {"NDCG@10", "Hit@1", "P@5", "invalid"}),
+    ("nir", {"Hit@1", "invalid"}),
+    ("uap", {"acc:gender", "acc:occupation", "RMSE:age", "unparseable"}),
+    ("tui", {"BLEU-1", "BLEU-2", "ROUGE-1", "ROUGE-2", "ROUGE-L"}),
+])
+def test_every_task_is_evaluated_for_models_and_baselines(demo_home, version_dir, tiny_model, task, metrics):
+    cfg = _config(demo_home, version_dir, tiny_model, task=task, eval_limit=8, skip_tuned=True, eval_batch_size=4)
+    result = evaluate(cfg, None, lambda *_: None)
+    by_model: dict[str, set[str]] = {}
+    for row in result.rows:
+        by_model.setdefault(row["model"], set()).add(row["metric"])
+        assert row["task"] == task and row["dataset"] == "demo" and 0 < row["n"] <= 8
+    expected_models = {"zero-shot", "random", "popularity", "item-kNN", "logistic regression",
+                       "zero-shot (likelihood)"}
+    assert set(by_model) <= expected_models and {"zero-shot", "random"} <= set(by_model)
+    assert all(names == metrics for names in by_model.values()), by_model
+    if task == "nir":
+        assert "zero-shot (likelihood)" in by_model
+        likelihood = {r["metric"]: r["value"] for r in result.rows if r["model"] == "zero-shot (likelihood)"}
+        assert likelihood["invalid"] == 0.0  # it always names a candidate
+    assert result.timings["zero-shot"]["records"] == 8
+
+
+def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_model):
+    env = {"ITDR_HOME": str(demo_home.home)}
+    done = run_cli("train", "--task", "preference", "--max-steps", "3", "--eval-limit", "30", "--batch-size", "4",
+                   "--max-length", "256", "--base-model", str(tiny_model), "--run-name", "cli-run", env=env, check=True)
+    assert "| model | AUC ↑ |" in done.stdout and "| logistic regression |" in done.stdout
+    assert "step 3/3 loss" in done.stderr  # progress streams from the Pipes process
+    folder = demo_home.reports / "cli-run"
+    rows = json.loads((folder / "report.json").read_text())
+    assert {r["model"] for r in rows} == {"zero-shot", "LoRA", "random", "popularity", "logistic regression"}
+    assert all(set(r) == {"task", "dataset", "model", "metric", "value", "n"} and r["n"] == 30 for r in rows)
+    assert {p.name for p in folder.iterdir()} == {"report.json", "report.md", "run.json", "lineage.json",
+                                                  "preference.png"}
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    lineage = json.loads((folder / "lineage.json").read_text())
+    assert {(r["raw_file"], r["raw_sha256"]) for r in lineage} == {(s["file"], s["sha256"]) for s in manifest["sources"]}
+    run = json.loads((folder / "run.json").read_text())
+    assert all(r["adapter_id"] == run["adapter"]["adapter_id"] and r["split_version"] == version_dir.name
+               for r in lineage)
+    q = run_cli("query", "SELECT model, n FROM evaluation_results WHERE report = 'cli-run' AND model = 'LoRA'",
+                env=env, check=True)
+    assert q.stdout.splitlines()[1:] == ["LoRA\t30"]
+    q = run_cli("query", "SELECT count(DISTINCT raw_sha256) FROM model_lineage WHERE report = 'cli-run'", env=env,
+                check=True)
+    assert int(q.stdout.splitlines()[1]) == len(manifest["sources"])
+
+    again = run_cli("evaluate", "--adapter", run["adapter"]["path"], "--eval-limit", "30", "--max-length", "256",
+                    "--base-model", str(tiny_model), "--run-name", "cli-eval", env=env, check=True)
+    assert "| LoRA |" in again.stdout
+    evaluated = json.loads((demo_home.reports / "cli-eval" / "report.json").read_text())
+    assert [r for r in evaluated if r["model"] == "LoRA"] == [r for r in rows if r["model"] == "LoRA"]
+    missing = run_cli("evaluate", env=env)
+    assert missing.returncode == 1 and "--skip-tuned" in missing.stderr.strip().splitlines()[-1]
