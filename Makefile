@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest_render.py
 	$(BIN)/python bench/bench_ingest_validate.py
 	$(BIN)/python bench/bench_render_tasks.py
+	$(BIN)/python bench/bench_scoring.py
+	$(BIN)/python bench/bench_train.py
 
 clean-venv:
 	rm -rf $(VENV)
