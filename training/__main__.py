@@ -7,6 +7,7 @@ the result is printed as JSON on stdout.
 """
 
 import argparse
+import base64
 import json
 import logging
 import sys
@@ -54,7 +55,7 @@ def _train(cfg: RunConfig, channel: _Channel) -> dict[str, Any]:
         "final_loss": {"raw_value": float(losses[-1]["loss"]) if losses else float("nan"), "type": "float"},
         "loss_curve": {"raw_value": curve, "type": "md"},
         "device": m["device"], "bf16": m["bf16"], "base_model": m["base_model"],
-    }, data_version=m["adapter_id"], asset_key=_key(channel, "lora_adapter"))
+    }, data_version=f"{m['split_version']}/{m['adapter_id']}", asset_key=_key(channel, "lora_adapter"))
     return {"adapter_dir": str(outcome.adapter_dir), **m}
 
 
@@ -79,6 +80,9 @@ def _evaluate(cfg: RunConfig, channel: _Channel) -> Path:
         "report": {"raw_value": text, "type": "md"},
         "rows": {"raw_value": result.rows, "type": "json"},
         "plots": {"raw_value": [str(p) for p in sorted(folder.glob("*.png"))], "type": "json"},
+        # Inline, so the plots show in the asset's page of the Dagster UI (each is ~20 kB).
+        "plot": {"raw_value": "\n\n".join(f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
+                                         for p in sorted(folder.glob("*.png"))), "type": "md"},
         "timings": {"raw_value": result.timings, "type": "json"},
         "test_records": result.records, "split_version": cfg.version,
         "adapter_id": adapter["adapter_id"] if adapter else "none",

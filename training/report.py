@@ -62,16 +62,18 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
     names = list(dict.fromkeys(r["metric"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(6.0, 3.2 * len(names)), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         got = {r["model"]: r["value"] for r in rows if r["metric"] == name}
         shown = [m for m in models if m in got]
-        ax.barh(range(len(shown)), [got[m] for m in shown], color="#4c72b0")
+        bars = ax.barh(range(len(shown)), [got[m] for m in shown], color="#4c72b0")
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+        ax.margins(x=0.25)
         ax.set_yticks(range(len(shown)), shown, fontsize=8)
         ax.invert_yaxis()
         ax.set_title(name, fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=9, wrap=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})  # no version stamp: same rows, same bytes
     plt.close(fig)
