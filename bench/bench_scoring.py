@@ -45,19 +45,20 @@ def default_version_dir() -> Path:
 @torch.inference_mode()
 def bare_forward(model, tokenizer, prompts, batch, bf16):
     yes, no = answer_token_ids(tokenizer)
-    out = []
+    out = [0.0] * len(prompts)
     for idx in _batches([len(p) for p in prompts], batch):
         ids, mask = _pad_left([prompts[i] for i in idx], tokenizer.pad_token_id, model.device)
         with autocast(bf16):
             logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits[:, -1]
-        out += torch.softmax(logits.float()[:, [yes, no]], -1)[:, 0].tolist()
+        for i, p in zip(idx, torch.softmax(logits.float()[:, [yes, no]], -1)[:, 0].tolist()):
+            out[i] = p
     return out
 
 
 @torch.inference_mode()
 def tallrec_generate(model, tokenizer, prompts, batch, bf16):
     yes, no = answer_token_ids(tokenizer)
-    out, new_tokens = [], 0
+    out, new_tokens = [0.0] * len(prompts), 0
     for idx in _batches([len(p) for p in prompts], batch):
         ids, mask = _pad_left([prompts[i] for i in idx], tokenizer.pad_token_id, model.device)
         with autocast(bf16):
@@ -65,7 +66,8 @@ def tallrec_generate(model, tokenizer, prompts, batch, bf16):
                                  output_scores=True, return_dict_in_generate=True,
                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         first = gen.scores[0].float()
-        out += torch.softmax(first[:, [yes, no]], -1)[:, 0].tolist()
+        for i, p in zip(idx, torch.softmax(first[:, [yes, no]], -1)[:, 0].tolist()):  # back to input order
+            out[i] = p
         new_tokens += len(gen.scores) * len(idx)
     return out, new_tokens
 
