@@ -253,3 +253,16 @@ def test_the_default_model_converts_once_answers_and_trains(demo_home, version_d
     outcome = train(cfg, lambda *_: None)
     losses = [h["loss"] for h in outcome.manifest["loss_history"]]
     assert outcome.manifest["steps"] == 2 and len(losses) == 2 and all(0 < x < 20 for x in losses)
+
+
+def test_adapter_ids_follow_what_changes_the_weights_and_run_names_are_plain():
+    cfg = RunConfig(version_dir="/x/published/demo-abc", task="rp", adapters_dir="/a")
+    same = RunConfig(version_dir="/x/published/demo-abc", task="rp", adapters_dir="/a", eval_limit=10, run_name="r")
+    assert cfg.adapter_id() == same.adapter_id()  # evaluation settings do not name a new adapter
+    assert RunConfig(version_dir="/x/published/demo-abc", task="rp", learning_rate=1e-4).adapter_id() != cfg.adapter_id()
+    assert cfg.adapter_dir() == Path("/a/demo-abc/rp-temporal") / cfg.adapter_id()
+    for bad in ("../up", "a/b", ".hidden"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            RunConfig(version_dir="/x", task="rp", run_name=bad)
+    with pytest.raises(ValueError, match="unknown run config keys"):
+        RunConfig.from_dict({"version_dir": "/x", "task": "rp", "lr": 1})

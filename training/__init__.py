@@ -1,2 +1,3 @@
-"""Training and evaluation (LoRA SFT, metrics, reports): a standalone package launched through
-Dagster Pipes. Stub for now; the training issue fills it in."""
+"""Training and evaluation (LoRA SFT, batched scoring, the papers' metrics, classic baselines,
+reports): a standalone package run as `python -m training`, launched by the Dagster assets through
+Pipes. It imports dagster-pipes only, never dagster, and reads nothing but published versions."""

@@ -73,6 +73,8 @@ class RunConfig:
             raise ValueError(f"max_length {self.max_length} is too short for any prompt")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("set epochs > 0 or max_steps > 0")
+        if self.run_name and ("/" in self.run_name or "\\" in self.run_name or self.run_name.startswith(".")):
+            raise ValueError(f"run name {self.run_name!r} must be a plain folder name")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -111,6 +113,4 @@ class RunConfig:
     def report_dir(self) -> Path:
         model = "zero-shot" if self.skip_tuned else Path(self.adapter).name if self.adapter else self.adapter_id()
         name = self.run_name or f"{self.version}-{self.cell}-{model}"
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"run name {name!r} must be a plain folder name")
         return Path(self.reports_dir) / name
