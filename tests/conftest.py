@@ -15,7 +15,8 @@ from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.warehouse import connect
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_RAW = REPO.parent / "shared" / "data" / "raw"
+# Resolved: the code resolves ITDR_RAW_DIR, and ../shared may be a symlink.
+SHARED_RAW = (REPO.parent / "shared" / "data" / "raw").resolve()
 ITDR = Path(sys.executable).with_name("itdr")
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
