@@ -136,6 +136,13 @@ def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> 
     if config["eval_limit"] < 0 or config["max_steps"] < 0:
         _fail("--eval-limit and --max-steps must be >= 0")
     settings = Settings.from_env().ensure()
+    from itdr_pipeline.export import latest_version_dir
+
+    version = latest_version_dir(settings, spec.id)  # refuse a missing cell before starting any process
+    cell = f"{config['task']}-{config['profile']}"
+    if not (version / "data" / cell).is_dir():
+        have = sorted(p.name for p in (version / "data").iterdir())
+        _fail(f"{version.name} has no {cell} cell; published cells: {', '.join(have)}")
     from assets.runner import train as run
 
     typer.echo(f"ITDR_HOME={settings.home}")

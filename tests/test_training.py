@@ -266,3 +266,11 @@ def test_adapter_ids_follow_what_changes_the_weights_and_run_names_are_plain():
             RunConfig(version_dir="/x", task="rp", run_name=bad)
     with pytest.raises(ValueError, match="unknown run config keys"):
         RunConfig.from_dict({"version_dir": "/x", "task": "rp", "lr": 1})
+
+
+def test_cli_refuses_a_cell_that_was_not_published_before_starting(demo_home):
+    bad = run_cli("train", "--task", "cdr", "--max-steps", "1", env={"ITDR_HOME": str(demo_home.home)})
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        f"error: {next(demo_home.published.iterdir()).name} has no cdr-temporal cell; published cells: nir-temporal, "
+        "preference-tallrec, preference-temporal, rp-temporal, tkr-temporal, tui-temporal, uap-temporal"]
