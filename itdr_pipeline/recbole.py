@@ -12,14 +12,13 @@ NULL for every row are left out. Rows are in a fixed order, so the same data giv
 the folder is written under a temporary name and renamed into place.
 """
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import duckdb
 
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.folders import replacing_folder
 
 _TEXT = "regexp_replace(CAST({c} AS VARCHAR), '[\\t\\r\\n]+', ' ', 'g')"
 _SEQ = "array_to_string(list_transform({c}, lambda t: regexp_replace(trim(t), '\\s+', '_', 'g')), ' ')"
@@ -67,9 +66,7 @@ def write_recbole(con: duckdb.DuckDBPyConnection, dataset: str, out: Path) -> di
     final = out / dataset
     if con.execute("SELECT count(*) FROM filter_runs WHERE dataset = ?", [dataset]).fetchone()[0] == 0:
         raise ItdrError(f"{dataset} has not been filtered yet; run `itdr materialize --datasets {dataset}` first")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dataset}.", dir=out))
-    try:
+    with replacing_folder(final) as tmp:
         weight = ', weight AS "weight:float"' if _present(con, "filtered_interactions", dataset, ["weight"]) else ""
         kept = "FROM filtered_interactions WHERE dataset = $d"
         counts = {"inter": _copy(con, f"""
@@ -86,9 +83,4 @@ def write_recbole(con: duckdb.DuckDBPyConnection, dataset: str, out: Path) -> di
             SELECT item_id AS "item_id:token"{''.join(', ' + f for f in items)} FROM items
             WHERE dataset = $d AND item_id IN (SELECT item_id {kept}) ORDER BY item_id""",
             {"d": dataset}, tmp / f"{dataset}.item")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return counts

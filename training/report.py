@@ -11,11 +11,10 @@ rerun with the same run name replaces the previous report whole.
 """
 
 import json
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
+from itdr_pipeline.folders import replacing_folder
 from training import metrics
 from training.config import RunConfig
 from training.evaluate import Evaluation
@@ -81,10 +80,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
 def write(cfg: RunConfig, result: Evaluation, adapter: dict[str, Any] | None, extra: dict[str, Any]) -> Path:
     final = cfg.report_dir()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with replacing_folder(final) as tmp:
         (tmp / "report.json").write_text(json.dumps(result.rows, indent=2) + "\n")
         title = f"{cfg.cell} of {cfg.version} ({result.records} test records)"
         (tmp / "report.md").write_text(f"# Evaluation: {title}\n\n{markdown(result.rows)}")
@@ -94,9 +90,4 @@ def write(cfg: RunConfig, result: Evaluation, adapter: dict[str, Any] | None, ex
         run = {"config": json.loads(cfg.to_json()), "adapter": adapter, "timings": result.timings,
                "test_records": result.records, "samples": result.samples, **extra}
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
