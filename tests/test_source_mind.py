@@ -132,7 +132,7 @@ def test_too_many_bad_lines_fail_naming_the_file(tmp_path):
     raw = _raw(tmp_path)
     with (raw / "train" / "behaviors.tsv").open("a", encoding="utf-8") as f:
         f.write("9\tU900\tyesterday\t\tN1001-1\n")
-    with pytest.raises(RawDataError, match=r"behaviors.tsv: 20.0% of lines are malformed.*line 5"):
+    with pytest.raises(RawDataError, match=r"behaviors.tsv: 1 of 5 lines \(20.0%\) are malformed.*line 5"):
         with _ingested(raw):
             pass
 

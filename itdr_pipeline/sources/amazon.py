@@ -43,6 +43,7 @@ import html
 import pyarrow as pa
 
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.delimited import MAX_EPOCH_S
 
 # Text cleaning for short metadata fields (titles, brands, categories), as DuckDB macros.
 _MACROS = (
@@ -85,15 +86,15 @@ def _macros(ctx: SourceContext) -> None:
 
 
 def _stage_reviews(ctx: SourceContext, name: str, fields_: dict[str, str], user: str, item: str, rating: str,
-                   ts: str) -> None:
+                   ts: str, per_second: int = 1) -> None:
     """Stage the review file as `stg_reviews`, quarantining lines no interaction can be made of."""
     ctx.read_json_lines(name, "stg_reviews", fields_)
     ctx.reject_where("stg_reviews", name, f"coalesce(amz_trim({user}), '') = '' OR coalesce(amz_trim({item}), '') = ''",
                      f"missing_id: {user} or {item} is missing or empty")
     ctx.reject_where("stg_reviews", name, f"{rating} IS NULL OR {rating} NOT IN (1, 2, 3, 4, 5)",
                      f"bad_rating: {rating} is missing or not 1-5 whole stars")
-    ctx.reject_where("stg_reviews", name, f"{ts} IS NULL OR {ts} < 0",
-                     f"bad_value: {ts} is missing or not a non-negative integer")
+    ctx.reject_where("stg_reviews", name, f"{ts} IS NULL OR {ts} < 0 OR {ts} > {MAX_EPOCH_S * per_second}",
+                     f"bad_value: {ts} is missing or not a non-negative integer a timestamp can hold")
 
 
 def _events(ctx: SourceContext, user: str, item: str, rating: str, ts_us: str, text: str, summary: str) -> None:
@@ -185,7 +186,8 @@ def ingest_2018(ctx: SourceContext) -> IngestResult:
 def ingest_2023(ctx: SourceContext) -> IngestResult:
     cat = ctx.spec.category
     _macros(ctx)
-    _stage_reviews(ctx, f"{cat}.jsonl.gz", _REVIEWS_2023, "user_id", "parent_asin", "rating", "timestamp")
+    _stage_reviews(ctx, f"{cat}.jsonl.gz", _REVIEWS_2023, "user_id", "parent_asin", "rating", "timestamp",
+                   per_second=1000)
     _events(ctx, "user_id", "parent_asin", "rating", "timestamp * 1000", "text", "title")  # milliseconds
     if _meta_or_absent(ctx, meta := f"meta_{cat}.jsonl.gz"):
         _stage_meta(ctx, meta, _META_2023, "parent_asin")

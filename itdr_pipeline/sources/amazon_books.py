@@ -32,6 +32,7 @@ Label rule `rating_above` with like_threshold 3: 4 and 5 stars are liked (TALLRe
 """
 
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.delimited import epoch_check
 from itdr_pipeline.sources.text import sql_str, unescape_html
 
 REVIEWS = "Books_rating.csv"
@@ -102,7 +103,7 @@ def _stage_items(ctx: SourceContext) -> None:
 
 
 def ingest(ctx: SourceContext) -> IngestResult:
-    ctx.read_delimited(REVIEWS, "stg_review", _REVIEW_COLUMNS, **_CSV)
+    ctx.read_delimited(REVIEWS, "stg_review", _REVIEW_COLUMNS, checks=(epoch_check("time"),), **_CSV)
     ctx.con.execute(
         """CREATE OR REPLACE TEMP VIEW ab_reviews AS
            SELECT user_id, item_id, score AS rating,

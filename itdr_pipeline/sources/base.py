@@ -9,6 +9,8 @@ interactions (every referenced id gets a row, attributes NULL), any other table 
 """
 
 from collections import Counter
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from itdr_pipeline.errors import RawDataError
+from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.sources.delimited import FileReadStats, Rejected, check_reject_share, read_delimited
 from itdr_pipeline.sources.jsonlines import lines_at, read_json_lines, read_lines, read_python_literals
@@ -53,6 +56,7 @@ class SourceContext:
     file_rows: dict[str, int] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    _official: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @property
     def dataset(self) -> str:
@@ -89,18 +93,47 @@ class SourceContext:
         self.file_rows[label] = self.file_rows.get(label, 0) + stats.rows
         return stats
 
+    def is_official(self, name: str) -> bool:
+        """Whether the file is byte for byte the publisher's (its registry sha256 matches). Asked
+        only when its last line has no line ending, so the hash is computed in that rare case."""
+        if name not in self._official:
+            path, sha = self.files[name], self.spec.file(name).sha256
+            # The official hash is that of the registry name, not of an alternative spelling (as raw.py).
+            self._official[name] = sha is not None and path.name == name.rsplit("/", 1)[-1] and sha256_file(path) == sha
+        return self._official[name]
+
+    def _keep_unterminated(self, name: str) -> Callable[[], bool]:
+        return lambda: self.is_official(name)
+
+    @contextmanager
+    def _reading(self, name: str):
+        """Errors from a reader name the dataset (readers name the file and line or byte offset)."""
+        try:
+            yield
+        except RawDataError as exc:
+            raise RawDataError(f"{self.dataset}: {exc}") from exc
+
     def read_delimited(self, name: str, stage: str, columns: dict[str, str], **options) -> FileReadStats:
-        return self._checked(read_delimited(self.con, self.files[name], stage, columns, **options), name)
+        with self._reading(name):
+            stats = read_delimited(self.con, self.files[name], stage, columns,
+                                   keep_unterminated=self._keep_unterminated(name), **options)
+        return self._checked(stats, name)
 
     def read_lines(self, name: str, stage: str) -> FileReadStats:
         """One text row per physical line (src_row, line_no, line), for formats parsed in SQL."""
-        return self._checked(read_lines(self.con, self.files[name], stage), name)
+        with self._reading(name):
+            stats = read_lines(self.con, self.files[name], stage, self._keep_unterminated(name))
+        return self._checked(stats, name)
 
     def read_json_lines(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
-        return self._checked(read_json_lines(self.con, self.files[name], stage, fields), name)
+        with self._reading(name):
+            stats = read_json_lines(self.con, self.files[name], stage, fields, self._keep_unterminated(name))
+        return self._checked(stats, name)
 
     def read_python_literals(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
-        return self._checked(read_python_literals(self.con, self.files[name], stage, fields), name)
+        with self._reading(name):
+            stats = read_python_literals(self.con, self.files[name], stage, fields, self._keep_unterminated(name))
+        return self._checked(stats, name)
 
     def reject_where(self, stage: str, name: str, condition: str, reason: str) -> int:
         """Quarantine the rows of a JSON-lines `stage` matching the SQL `condition` (a failed cast, a
@@ -112,19 +145,24 @@ class SourceContext:
             original = lines_at(self.files[name], [n for (n,) in bad])  # the line as read, for the quarantine
             self.rejected += [Rejected(file, int(n), reason, original.get(n)) for (n,) in bad]
             self.file_rows[file] = self.file_rows.get(file, 0) - len(bad)
-            lines = self.file_rows[file] + len([r for r in self.rejected if r.file == file])
-            share = len([r for r in self.rejected if r.file == file]) / max(lines, 1)
-            if share > self.max_reject_share:
-                raise RawDataError(
-                    f"{self.dataset}: {file}: {share:.1%} of lines are malformed, over the "
-                    f"{self.max_reject_share:.1%} limit; first at line {bad[0][0]}: {reason}")
+            # The budget counts every reject of the file so far (reader's and earlier checks').
+            of_file = sorted((r for r in self.rejected if r.file == file), key=lambda r: r.line_no)
+            check_reject_share(FileReadStats(file, self.file_rows[file], of_file), self.dataset, self.max_reject_share)
         return len(bad)
 
     def finish(self, authoritative: tuple[str, ...] = ()) -> IngestResult:
         """Write the partition. Tables named in `authoritative` (e.g. MovieLens' users and items,
         which list every id) get no derived rows, so an unknown id fails the contract's reference check."""
-        _derive_missing(self.con, authoritative)
-        return replace_partition(self.con, self.dataset, self.rejected, self.file_rows, self.absent, self.skipped)
+        try:
+            _derive_missing(self.con, authoritative)
+            return replace_partition(self.con, self.dataset, self.rejected, self.file_rows, self.absent, self.skipped)
+        except duckdb.Error as exc:
+            # A value that parsed but cannot become a canonical one (an overflowing cast): DuckDB names
+            # the value, not the row; parsers quarantine the cases they know of with `checks`.
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            files = ", ".join(sorted(self.file_rows)) or "no file"
+            raise RawDataError(f"{self.dataset}: a parsed value of {files} cannot be written to the canonical "
+                               f"tables (no line number known): {first}") from exc
 
 
 def _views(con: duckdb.DuckDBPyConnection) -> set[str]:

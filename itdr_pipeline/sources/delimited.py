@@ -5,12 +5,15 @@ and its `store_rejects` mode reports each refused line with its exact line numbe
 The staging table keeps file order in its rowid, which the canonical tables keep as `src_row`.
 """
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from itdr_pipeline.errors import RawDataError
+from itdr_pipeline.sources.diagnose import TRUNCATED, chunks, unreadable, unterminated_tail
 
 _REASONS = {
     "CAST": "bad_value",
@@ -20,6 +23,19 @@ _REASONS = {
     "UNQUOTED VALUE": "bad_quoting",
     "LINE SIZE OVER MAXIMUM": "line_too_long",
 }
+
+
+# Epoch seconds a TIMESTAMP can hold (years 1-9999); beyond them the cast overflows at write time.
+MIN_EPOCH_S, MAX_EPOCH_S = -62_135_596_800, 253_402_300_799
+
+
+def epoch_check(column: str, per_second: int = 1) -> tuple[str, str]:
+    """A `checks` entry quarantining epoch values no timestamp can hold (units of 1/`per_second` s).
+    Plausible-looking but wrong times (before 1970, in the future) are the contracts' to judge."""
+    lo, hi = MIN_EPOCH_S * per_second, MAX_EPOCH_S * per_second
+    unit = {1: "seconds", 1000: "milliseconds"}.get(per_second, f"1/{per_second} s")
+    return (f"{column} IS NOT NULL AND NOT {column} BETWEEN {lo} AND {hi}",
+            f"bad_value: {column} is outside the epoch {unit} a timestamp can hold (years 1-9999)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +72,16 @@ def read_delimited(
     header: bool = False,
     quote: str = "",
     dateformat: str | None = None,
+    checks: tuple[tuple[str, str], ...] = (),
+    keep_unterminated: Callable[[], bool] = lambda: False,
 ) -> FileReadStats:
-    """Load `path` into temp table `stage` with typed `columns`; return counts and rejects."""
+    """Load `path` into temp table `stage` with typed `columns`; return counts and rejects.
+
+    `checks` are (SQL condition over the columns, true for a bad row; reason): such rows are
+    quarantined with their line numbers too (e.g. an epoch too large for a timestamp, which would
+    otherwise fail the whole write with no line named). A last line without a line ending is
+    quarantined as truncated unless `keep_unterminated()` says the file is the official one.
+    """
     options = {
         "delim": delim,
         "header": header,
@@ -82,8 +106,10 @@ def read_delimited(
             {"path": str(path), **options},
         )
     except duckdb.Error as exc:
-        raise RawDataError(f"{path}: unreadable as {encoding} text delimited by {delim!r}: {exc}") from exc
-    rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+        fields = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        expected = (f"{encoding} text, {len(columns)} fields delimited by {delim!r}"
+                    f"{' after a header line' if header else ''} ({fields})")
+        raise RawDataError(unreadable(path, expected, encoding, exc)) from exc
     found = con.execute(
         f"""SELECT line, min(line_byte_position), arg_min(error_type::VARCHAR, column_idx),
                    arg_min(error_message, column_idx), any_value(csv_line)
@@ -96,7 +122,64 @@ def read_delimited(
                  raw.strip("\r\n") if raw is not None else None)
         for line, (_, _, kind, msg, raw) in zip(lines, found, strict=True)
     ]
+    refused = {r.line_no for r in rejected}  # lines that are no record of the stage
+    # The cut last line first: it is the stage's last record only until checks delete rows.
+    if (tail := unterminated_tail(path, encoding)) is not None and not keep_unterminated():
+        rejected = _reject_tail(con, stage, path, tail, rejected, header)
+    if checks:
+        rejected += _reject_checked(con, path, stage, checks, header, refused)
+    rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
+    rejected.sort(key=lambda r: r.line_no)
     return FileReadStats(path.name, int(rows), rejected)
+
+
+def _reject_tail(con: duckdb.DuckDBPyConnection, stage: str, path: Path, tail, rejected: list[Rejected],
+                 header: bool) -> list[Rejected]:
+    """Quarantine the unterminated last line: relabel DuckDB's reject of it, or take its row
+    (the last record, as the file's last line is not blank) out of the stage."""
+    if any(r.line_no == tail.line_no for r in rejected):
+        return [Rejected(r.file, r.line_no, f"{TRUNCATED}; {r.reason}", r.raw_line) if r.line_no == tail.line_no
+                else r for r in rejected]
+    if tail.line_no > int(header):  # a cut header leaves no data rows: the file then has no data lines
+        con.execute(f"DELETE FROM {stage} WHERE rowid = (SELECT max(rowid) FROM {stage})")
+    return [*rejected, Rejected(path.name, tail.line_no, TRUNCATED, tail.text)]
+
+
+def _reject_checked(con: duckdb.DuckDBPyConnection, path: Path, stage: str, checks: tuple[tuple[str, str], ...],
+                    header: bool, refused: set[int]) -> list[Rejected]:
+    """Quarantine the staged rows failing a check, each once (first failing check's reason)."""
+    reason_sql = " ".join(f"WHEN {cond} THEN $r{i}" for i, (cond, _) in enumerate(checks))
+    params = {f"r{i}": reason for i, (_, reason) in enumerate(checks)}
+    bad = con.execute(f"SELECT * FROM (SELECT rowid AS r, CASE {reason_sql} END AS why FROM {stage}) WHERE why IS NOT NULL ORDER BY r",
+                      params).fetchall()
+    if not bad:
+        return []
+    con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r for r, _ in bad]})
+    located = _record_lines(path, [r for r, _ in bad], header, refused)
+    return [Rejected(path.name, located[r][0], why, located[r][1]) for r, why in bad]
+
+
+def _record_lines(path: Path, record_ids: list[int], header: bool, refused: set[int]) -> dict[int, tuple[int, str]]:
+    """Physical line number and text of the given 0-based staged records, in one streaming pass:
+    DuckDB skips empty lines and the header and leaves out the lines it refused. (A quoted field
+    holding a line break would shift this; the sources that quote never break lines in fields.)"""
+    wanted, out = set(record_ids), {}
+    record, line_no, pending = -1, 0, b""
+    for data in chunks(path):
+        parts = (pending + data).split(b"\n")
+        pending = parts.pop()
+        for raw in parts:
+            line_no += 1
+            if (header and line_no == 1) or not raw.strip(b"\r") or line_no in refused:
+                continue
+            record += 1
+            if record in wanted:
+                out[record] = (line_no, raw.rstrip(b"\r").decode("utf-8", "replace"))
+                if len(out) == len(wanted):
+                    return out
+    if pending.strip(b"\r"):
+        out.setdefault(record + 1, (line_no + 1, pending.decode("utf-8", "replace")))
+    return out
 
 
 def _physical_lines(path: Path, byte_positions: list[int]) -> list[int]:
@@ -122,11 +205,13 @@ def _physical_lines(path: Path, byte_positions: list[int]) -> list[int]:
 def check_reject_share(stats: FileReadStats, dataset: str, max_share: float) -> None:
     """Fail naming the file when more than `max_share` of its lines were refused."""
     if stats.lines == 0:
-        raise RawDataError(f"{dataset}: {stats.file} has no data lines")
+        raise RawDataError(f"{dataset}: {stats.file} has no data lines; expected at least one record")
     if stats.reject_share > max_share:
         first = stats.rejected[0]
+        reasons = Counter(r.reason.split(":", 1)[0] for r in stats.rejected)
+        by_reason = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
         raise RawDataError(
             f"{dataset}: {stats.file}: {len(stats.rejected)} of {stats.lines} lines "
-            f"({stats.reject_share:.1%}) are malformed, over the {max_share:.1%} limit; "
+            f"({stats.reject_share:.1%}) are malformed ({by_reason}), over the {max_share:.1%} limit; "
             f"first at line {first.line_no}: {first.reason}"
         )

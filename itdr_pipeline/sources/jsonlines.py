@@ -16,7 +16,7 @@ import ast
 import gzip
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,18 @@ import pyarrow as pa
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.delimited import _REASONS, FileReadStats, Rejected
+from itdr_pipeline.sources.diagnose import TRUNCATED, first_bad_byte, unreadable, unterminated_tail
 
 _CONTROL = "\x01"  # never raw inside valid JSON (control characters must be escaped there)
 _MAX_LINE = 64 * 1024 * 1024
 _CHUNK_LINES = 50_000
 
 
-def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> FileReadStats:
+def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
+               keep_unterminated: Callable[[], bool] = lambda: False) -> FileReadStats:
     """`path` as temp table `stage` (src_row, line_no, line): one row per non-blank physical line,
-    carriage returns stripped, with its exact 1-based line number (for `SourceContext.reject_where`)."""
+    carriage returns stripped, with its exact 1-based line number (for `SourceContext.reject_where`).
+    A last line without a line ending is quarantined as truncated unless `keep_unterminated()`."""
     raw = f"{stage}_raw"
     con.execute(f"DROP TABLE IF EXISTS {raw}_rejects")  # DuckDB appends to an existing rejects table
     con.execute(f"DROP TABLE IF EXISTS {raw}_scans")
@@ -47,7 +50,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> FileRe
              "rs": f"{raw}_scans"},
         )
     except duckdb.Error as exc:
-        raise RawDataError(f"{path}: unreadable as UTF-8 text lines (truncated or corrupt?): {exc}") from exc
+        raise RawDataError(unreadable(path, "UTF-8 text, one record per line", "utf-8", exc)) from exc
     rejected = [
         Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}", text)
         for line, kind, msg, text in con.execute(
@@ -66,13 +69,21 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str) -> FileRe
         {"shifts": shifts},
     )
     con.execute(f"DROP TABLE {raw}")
+    if (tail := unterminated_tail(path)) is not None and not keep_unterminated():
+        if any(r.line_no == tail.line_no for r in rejected):
+            rejected = [Rejected(r.file, r.line_no, f"{TRUNCATED}; {r.reason}", r.raw_line)
+                        if r.line_no == tail.line_no else r for r in rejected]
+        else:
+            con.execute(f"DELETE FROM {stage} WHERE line_no = ?", [tail.line_no])
+            rejected.append(Rejected(path.name, tail.line_no, TRUNCATED, tail.text))
     rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
     return FileReadStats(path.name, int(rows), rejected)
 
 
-def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str]) -> FileReadStats:
+def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str],
+                    keep_unterminated: Callable[[], bool] = lambda: False) -> FileReadStats:
     """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
-    lines = read_lines(con, path, f"{stage}_lines")
+    lines = read_lines(con, path, f"{stage}_lines", keep_unterminated)
     return _stage_lines(con, path, stage, f"{stage}_lines", fields, lines.rejected)
 
 
@@ -128,14 +139,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _literal_chunks(path: Path, rejected: list[Rejected]) -> Iterator[pa.Table]:
+def _literal_chunks(path: Path, rejected: list[Rejected], keep_unterminated: Callable[[], bool]) -> Iterator[pa.Table]:
     opener = gzip.open if path.suffix == ".gz" else open
     src_row, lines, numbers = 0, [], []
     try:
         with opener(path, "rt", encoding="utf-8", errors="strict", newline=None) as handle:
             for line_no, text in enumerate(handle, start=1):
+                ended = text.endswith("\n")  # only the last line can lack it (CR endings read as LF)
                 text = text.strip()
                 if not text:
+                    continue
+                if not ended and not keep_unterminated():
+                    rejected.append(Rejected(path.name, line_no, TRUNCATED, text[:10_000]))
                     continue
                 try:
                     obj = ast.literal_eval(text)
@@ -150,8 +165,11 @@ def _literal_chunks(path: Path, rejected: list[Rejected]) -> Iterator[pa.Table]:
                 if len(lines) >= _CHUNK_LINES:
                     yield _chunk(src_row, numbers, lines)
                     src_row, lines, numbers = src_row + len(lines), [], []
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise RawDataError(f"{path}: unreadable (truncated or corrupt?): {exc}") from exc
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
+        bad = first_bad_byte(path, "utf-8")
+        where = bad.describe() if bad is not None else f"after line {len(numbers) and numbers[-1]}"
+        raise RawDataError(f"{path}: {where}; expected UTF-8 text with one Python dict literal per line "
+                           f"({type(exc).__name__}: {exc})") from exc
     if lines:
         yield _chunk(src_row, numbers, lines)
 
@@ -164,12 +182,12 @@ def _chunk(start: int, numbers: list[int], lines: list[str]) -> pa.Table:
     })
 
 
-def read_python_literals(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
-                         fields: dict[str, str]) -> FileReadStats:
+def read_python_literals(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str],
+                         keep_unterminated: Callable[[], bool] = lambda: False) -> FileReadStats:
     """Stage a file of Python dict literals, one per line, as `read_json_lines` stages JSON."""
     lines = f"{stage}_lines"
     rejected: list[Rejected] = []
     con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (src_row BIGINT, line_no BIGINT, line VARCHAR)")
-    for chunk in _literal_chunks(path, rejected):
+    for chunk in _literal_chunks(path, rejected, keep_unterminated):
         con.execute(f"INSERT INTO {lines} SELECT * FROM chunk")
     return _stage_lines(con, path, stage, lines, fields, rejected)

@@ -24,6 +24,7 @@ quarantined with its line number. Comments become `reviews` (no time, no rating)
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.delimited import epoch_check
 
 _NO_ROWS = "SELECT NULL::BIGINT AS item_id, NULL::VARCHAR AS {col}, NULL::BIGINT AS row_idx WHERE false"
 
@@ -60,7 +61,7 @@ def _has_header(ctx: SourceContext, name: str, delim: str) -> bool:
 
 def _pairs(ctx: SourceContext, name: str) -> None:
     ctx.read_delimited(name, "stg_pairs", {"user_id": "BIGINT", "item_id": "BIGINT", "ts": "BIGINT"},
-                       delim=",", header=_has_header(ctx, name, ","))
+                       delim=",", header=_has_header(ctx, name, ","), checks=(epoch_check("ts", 1000),))
     _refuse_empty(ctx, name, "stg_pairs", ("user_id", "item_id", "ts"))
     ctx.con.execute(
         """CREATE OR REPLACE TEMP VIEW new_interactions AS

@@ -13,6 +13,7 @@
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.delimited import epoch_check
 
 # From the ml-1m README ("USERS FILE DESCRIPTION").
 ML1M_AGE_GROUPS = {1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+"}
@@ -45,7 +46,8 @@ def ingest_ml100k(ctx: SourceContext) -> IngestResult:
                                               "video_date": "VARCHAR", "url": "VARCHAR", **flags},
                        delim="|", encoding="latin-1", dateformat="%d-%b-%Y")
     ctx.read_delimited("u.data", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT", "rating": "INTEGER",
-                                              "ts": "BIGINT"}, delim="\t")
+                                              "ts": "BIGINT"}, delim="\t",
+                       checks=(epoch_check("ts"),))
     # Staging views (no copies): the dataset id is bound when the partition is replaced.
     genre_list = ", ".join(f"CASE WHEN g{i} THEN (SELECT name FROM stg_genre WHERE idx = {i}) END"
                            for i in range(len(genres)))
@@ -90,7 +92,8 @@ def ingest_ml1m(ctx: SourceContext) -> IngestResult:
         ctx.note_absent("ratings.dat", "users and movies ingested, no ratings (interactions is empty)")
     else:
         ctx.read_delimited("ratings.dat", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT",
-                                                       "rating": "INTEGER", "ts": "BIGINT"}, delim="::")
+                                                       "rating": "INTEGER", "ts": "BIGINT"}, delim="::",
+                           checks=(epoch_check("ts"),))
         con.execute(
             """CREATE OR REPLACE TEMP VIEW new_interactions AS
                SELECT user_id::VARCHAR AS user_id, item_id::VARCHAR AS item_id, rating::DOUBLE AS rating,
@@ -116,7 +119,7 @@ def ingest_latest(ctx: SourceContext) -> IngestResult:
     ctx.read_delimited("movies.csv", "stg_item", {"item_id": "BIGINT", "title": "VARCHAR", "genres": "VARCHAR"},
                        **csv)
     ctx.read_delimited("ratings.csv", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT", "rating": "DOUBLE",
-                                                   "ts": "BIGINT"}, **csv)
+                                                   "ts": "BIGINT"}, checks=(epoch_check("ts"),), **csv)
     tags = "SELECT NULL::BIGINT AS item_id, NULL::VARCHAR[] AS tags WHERE false"
     if ctx.path("tags.csv") is not None:
         ctx.read_delimited("tags.csv", "stg_tag", {"user_id": "BIGINT", "item_id": "BIGINT", "tag": "VARCHAR",

@@ -20,6 +20,7 @@ import csv
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
+from itdr_pipeline.sources.delimited import epoch_check
 
 INTERACTION_COLUMNS = {"item_id": "VARCHAR", "user_id": "VARCHAR", "timestamp": "BIGINT"}
 ITEM_COLUMNS = ("item_id", "title", "tag", "description")
@@ -27,7 +28,7 @@ ITEM_COLUMNS = ("item_id", "title", "tag", "description")
 
 def ingest(ctx: SourceContext) -> IngestResult:
     interactions, info = (f.name for f in ctx.spec.files)
-    _read(ctx, interactions, "stg_interactions", INTERACTION_COLUMNS)
+    _read(ctx, interactions, "stg_interactions", INTERACTION_COLUMNS, checks=(epoch_check('"timestamp"'),))
     _refuse_empty(ctx, interactions, "stg_interactions", ("item_id", "user_id", "timestamp"))
     ctx.con.execute(
         """CREATE OR REPLACE TEMP VIEW new_interactions AS
@@ -56,7 +57,8 @@ def _header(ctx: SourceContext, name: str) -> list[str]:
         return next(csv.reader([handle.readline()]), [])
 
 
-def _read(ctx: SourceContext, name: str, stage: str, wanted: dict[str, str]) -> None:
+def _read(ctx: SourceContext, name: str, stage: str, wanted: dict[str, str],
+          checks: tuple[tuple[str, str], ...] = ()) -> None:
     """Stage `name` with every header column (the wanted ones typed, the rest text)."""
     header = _header(ctx, name)
     if missing := [c for c in wanted if c not in header]:
@@ -65,7 +67,7 @@ def _read(ctx: SourceContext, name: str, stage: str, wanted: dict[str, str]) -> 
         raise RawDataError(f"{ctx.dataset}: {name} repeats a column name in its header {header}")
     columns = {c: wanted.get(c, "VARCHAR") for c in header}
     # Rejects are labelled by path inside the folder (SourceContext.label): Pixel200K.csv names two files.
-    ctx.read_delimited(name, stage, columns, delim=",", quote='"', header=True)
+    ctx.read_delimited(name, stage, columns, delim=",", quote='"', header=True, checks=checks)
 
 
 def _refuse_empty(ctx: SourceContext, name: str, stage: str, columns: tuple[str, ...]) -> None:
