@@ -11,6 +11,7 @@ expectations are anti-joins in DuckDB under both engines.
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -43,24 +44,41 @@ class Outcome:
         where = f"{self.table}.{','.join(exp.columns)}"
         if self.success:
             return f"{where}: {exp.id} passed ({self.element_count} rows)"
-        shown = ", ".join(repr(v) for v in self.examples)
+        shown = ", ".join(_show(v) for v in self.examples)
         return (
             f"{where}: expectation {exp.id} [{exp.describe()}] failed for {self.unexpected_count} of "
             f"{self.element_count} rows; offending values: {shown}"
         )
 
 
-def contract_params(spec: DatasetSpec) -> dict[str, Any]:
-    return {"rating_min": spec.rating_min, "rating_max": spec.rating_max}
+# No source has events before the Unix epoch: an earlier time is a corrupt value (a negative epoch).
+TS_MIN = datetime(1970, 1, 1)
+# Later than now by more than this is the future (a day covers clock skew and time zones).
+FUTURE_SLACK = timedelta(days=1)
+
+
+def contract_params(spec: DatasetSpec, now: datetime | None = None) -> dict[str, Any]:
+    """Registry values for a contract's `${...}` parameters; times are naive UTC, as stored."""
+    now = (now or datetime.now(UTC)).replace(tzinfo=None, microsecond=0)
+    first, last = (None, None) if spec.collected is None else spec.collected
+    return {
+        "rating_min": spec.rating_min, "rating_max": spec.rating_max,
+        "ts_min": TS_MIN, "ts_max": now + FUTURE_SLACK,
+        # The documented period, whole days: from the first day's start to the last day's end.
+        "collected_from": None if first is None else datetime.fromisoformat(first),
+        "collected_to": None if last is None else datetime.fromisoformat(last) + timedelta(days=1),
+    }
 
 
 def validate_table(
-    con: duckdb.DuckDBPyConnection, contract: Contract, spec: DatasetSpec, engine: str = "auto"
+    con: duckdb.DuckDBPyConnection, contract: Contract, spec: DatasetSpec, engine: str = "auto",
+    now: datetime | None = None,
 ) -> list[Outcome]:
+    """Outcomes of every expectation; `now` (default: the clock) is what "in the future" is judged against."""
     if engine not in ENGINES:
         raise ValueError(f"unknown validation engine {engine!r}; use one of {ENGINES}")
     extra = [e for table, e in spec.expectations if table == contract.table]
-    expectations = contract.resolved(contract_params(spec), extra)
+    expectations = contract.resolved(contract_params(spec, now), extra)
     column_exps = [e for e in expectations if e.type != "references"]
     if engine == "auto":
         rows = con.execute(f"SELECT count(*) FROM {contract.table} WHERE dataset = ?", [spec.id]).fetchone()[0]
@@ -206,7 +224,18 @@ def _sql_unique(con: duckdb.DuckDBPyConnection, table: str, dataset: str, exp: E
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):  # compound-unique examples come as {column: value}
         return tuple(value.values())
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp (GX's examples of a TIMESTAMP column)
+        return value.to_pydatetime()
     return value.item() if hasattr(value, "item") else value
+
+
+def _show(value: Any) -> str:
+    """An offending value as users read it: times in ISO form, the rest as Python literals."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_show(v) for v in value) + ")"
+    return repr(value)
 
 
 def _run_reference(con: duckdb.DuckDBPyConnection, contract: Contract, dataset: str, exp: Expectation) -> Outcome:

@@ -1,9 +1,12 @@
+from datetime import datetime
+
 import pytest
 
 from data_contracts import CONTRACT_NAMES, load_contract
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import REGISTRY, get_dataset, parse_dataset_list
 from itdr_pipeline.templates import load_task_templates, templates_for
+from itdr_pipeline.validation import contract_params
 
 
 def test_registry_ids_are_valid_and_lookup_works():
@@ -34,8 +37,16 @@ def test_contracts_give_ddl_schema_and_resolved_expectations():
     assert set(CONTRACT_NAMES) == {"users", "items", "interactions", "reviews", "rejected_rows"}
     inter = load_contract("interactions")
     assert "rating DOUBLE" in inter.ddl() and "user_id VARCHAR NOT NULL" in inter.ddl()
-    resolved = {e.id: e for e in inter.resolved({"rating_min": 0.5, "rating_max": 5.0})}
+    now = datetime(2026, 12, 6, 12, 30)
+    resolved = {e.id: e for e in inter.resolved(contract_params(get_dataset("ml-latest-small"), now))}
     assert resolved["rating_in_scale"].args == {"min": 0.5, "max": 5.0}
+    assert resolved["ts_not_before_1970"].args == {"min": datetime(1970, 1, 1)}
+    assert resolved["ts_not_in_future"].args == {"max": datetime(2026, 12, 7, 12, 30)}  # a day of clock skew
+    period = resolved["ts_in_collection_period"]
+    assert period.severity == "WARN" and period.args == {"min": datetime(1996, 3, 29), "max": datetime(2018, 9, 25)}
+    # No documented period (Steam): that warning is not checked at all, the ERROR bounds still are.
+    steam = {e.id for e in inter.resolved(contract_params(get_dataset("steam"), now))}
+    assert {"ts_not_before_1970", "ts_not_in_future"} <= steam and "ts_in_collection_period" not in steam
     assert resolved["user_id_not_null"].severity == "ERROR"
     schema = load_contract("items").dagster_schema()
     by_name = {c.name: c for c in schema.columns}

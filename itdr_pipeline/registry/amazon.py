@@ -139,6 +139,7 @@ def _spec_2018(cat: str) -> DatasetSpec:
         tasks=("preference", "rp", "tkr", "cdr", "nir", "ir", "tui"),
         item_noun="product",
         expectations=_EXPECTATIONS,
+        collected=("1996-05-01", "2018-10-31"),  # the dataset page: "spanning May 1996 - Oct 2018"
     )
 
 
@@ -177,6 +178,7 @@ def _spec_2023(cat: str) -> DatasetSpec:
         item_noun="product",
         expectations=_EXPECTATIONS,
         extra=extra,
+        collected=("1996-05-01", "2023-09-30"),  # the dataset card: "May. 1996 - Sep. 2023"
     )
 
 

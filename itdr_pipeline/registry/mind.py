@@ -56,6 +56,7 @@ def _spec(rid: str, size: str, name: str, about: str) -> DatasetSpec:
                                  sha256=None, target=split) for split in ("train", "dev")),
         feedback="implicit", label_rule="clicked", tasks=("preference", "tkr", "tui"),
         item_noun="news article", expectations=_EXPECTATIONS,
+        collected=("2019-10-12", "2019-11-22"),  # the MIND paper (ACL 2020): six weeks, Oct 12 - Nov 22, 2019
     )
 
 

@@ -23,12 +23,12 @@ _ML1M_AGE_GROUPS = ["Under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56
 
 
 def _latest(rid: str, name: str, description: str, *, sizes: str, files: tuple[RawFile, ...],
-            download: Download) -> DatasetSpec:
+            download: Download, collected: tuple[str, str]) -> DatasetSpec:
     """One release of the ml-latest CSV layout (ratings/movies/tags/links.csv, 0.5-5 stars)."""
     return DatasetSpec(
         id=rid, name=name, description=f"{description} {sizes}",
         homepage="https://grouplens.org/datasets/movielens/", terms=TERMS, citation=CITATION,
-        format="movielens:ingest_latest", files=files, downloads=(download,),
+        format="movielens:ingest_latest", files=files, downloads=(download,), collected=collected,
         tasks=("preference", "rp", "tkr", "nir", "tui"), rating_min=0.5, rating_max=5.0, like_threshold=3.5,
         expectations=(("interactions", {"id": "half_star_steps", "type": "in_set", "column": "rating",
                                         "values": _HALF_STARS, "severity": "ERROR"}),),
@@ -78,6 +78,7 @@ SPECS = (
         tasks=("preference", "rp", "tkr", "nir", "uap", "tui"),
         preference_profiles=("temporal", "tallrec"),
         user_attributes=_ML100K_USERS,
+        collected=("1997-09-19", "1998-04-22"),  # README: "from September 19th, 1997 through April 22nd, 1998"
     ),
     DatasetSpec(
         id="ml-1m",
@@ -99,6 +100,8 @@ SPECS = (
         ),
         tasks=("preference", "rp", "tkr", "nir", "uap", "tui"),
         user_attributes=("age_group", "gender", "occupation", "zip_code"),
+        # README: users "who joined MovieLens in 2000"; released February 2003 (the dataset page).
+        collected=("2000-01-01", "2003-02-28"),
         expectations=(("users", {"id": "ml1m_age_group", "type": "in_set", "column": "age_group",
                                  "values": _ML1M_AGE_GROUPS, "severity": "ERROR"}),),
     ),
@@ -115,6 +118,7 @@ SPECS = (
         download=Download(url=f"{_GL}/ml-latest-small.zip", filename="ml-latest-small.zip",
                           sha256="859da233c6929ebc9202e9516cdefa8a3c695aef67d1878249d6036c3513c023",
                           strip_prefix="ml-latest-small/"),
+        collected=("1996-03-29", "2018-09-24"),  # README: "between March 29, 1996 and September 24, 2018"
     ),
     _latest(
         "ml-20m", "MovieLens 20M", "Stable benchmark release (2015-10).",
@@ -122,6 +126,7 @@ SPECS = (
         files=_latest_files(genome=True),
         download=Download(url=f"{_GL}/ml-20m.zip", filename="ml-20m.zip", sha256=None,
                           md5="cd245b17a1ae2cc31bb14903e1204af3", strip_prefix="ml-20m/"),
+        collected=("1995-01-09", "2015-03-31"),
     ),
     _latest(
         "ml-25m", "MovieLens 25M", "Stable benchmark release (2019-12).",
@@ -129,11 +134,13 @@ SPECS = (
         files=_latest_files(genome=True),
         download=Download(url=f"{_GL}/ml-25m.zip", filename="ml-25m.zip", sha256=None,
                           md5="6b51fb2759a8657d3bfcbfc42b592ada", strip_prefix="ml-25m/"),
+        collected=("1995-01-09", "2019-11-21"),
     ),
     _latest(
         "ml-32m", "MovieLens 32M", "Stable benchmark release (2024-05); ITDR's MovieLens source.",
         sizes="32,000,204 ratings and 2,000,072 tags from 200,948 users on 87,585 movies.",
         files=_latest_files(genome=False),
         download=Download(url=f"{_GL}/ml-32m.zip", filename="ml-32m.zip", sha256=None, strip_prefix="ml-32m/"),
+        collected=("1995-01-09", "2023-10-12"),
     ),
 )

@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 # A partition id: a source id (`ml-1m`), or `<source>.<category>` for sources published per
@@ -78,6 +79,9 @@ class DatasetSpec:
     # Source-specific expectations added to a canonical contract: (table, expectation as in the YAML).
     expectations: tuple[tuple[str, dict[str, Any]], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    # The collection period the publisher documents (first day, last day; ISO dates, UTC), checked
+    # as a warning on event times; None where the publisher states none.
+    collected: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if not DATASET_ID.match(self.id):
@@ -89,6 +93,10 @@ class DatasetSpec:
         unknown = set(self.user_attributes) - set(USER_ATTRIBUTES)
         if unknown:
             raise ValueError(f"registry {self.id}: unknown user attributes {sorted(unknown)}")
+        if self.collected is not None:
+            first, last = (date.fromisoformat(d) for d in self.collected)
+            if first > last:
+                raise ValueError(f"registry {self.id}: collected period {self.collected} ends before it starts")
         unknown = set(self.tasks) - {*ITDR_TASKS, "preference"}
         if unknown:
             raise ValueError(f"registry {self.id}: unknown tasks {sorted(unknown)}")
