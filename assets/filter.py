@@ -1,11 +1,11 @@
 import json
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets.metadata import table_metadata
-from assets.resources import DATASETS, DUCKDB_POOL, warehouse
+from assets.resources import DATASETS, ItdrSettings, partition, record
+from itdr_pipeline import catalog
 from data_contracts import load_contract
 from itdr_pipeline.filters import FilterConfig, apply_filters
 from itdr_pipeline.publish import CODE_VERSION
@@ -28,16 +28,18 @@ class FilterSettings(dg.Config):
     partitions_def=DATASETS,
     group_name="filter",
     kinds={"duckdb"},
-    pool=DUCKDB_POOL,
     code_version=CODE_VERSION,
 )
-def filtered_interactions(context: dg.AssetExecutionContext, config: FilterSettings, duckdb: DuckDBResource):
+def filtered_interactions(context: dg.AssetExecutionContext, config: FilterSettings, itdr: ItdrSettings):
     """The interactions every task renders from (and RecBole exports): time window, rating threshold, k-core."""
     cfg = config.filters()
-    with warehouse(duckdb) as con:
+    settings = itdr.settings()
+    with partition(context, itdr) as con:
         report = apply_filters(con, context.partition_key, cfg)
         meta = table_metadata(con, load_contract("interactions"), context.partition_key, "src_row", report.dropped,
                               table="filtered_interactions")
+        record(context, settings, catalog.snapshot(con, settings, ["filtered_interactions", "filter_runs"],
+                                                   context.partition_key))
     if report.k_core_rounds:
         context.log.info(f"k-core converged after {report.k_core_rounds} rounds")
     return dg.MaterializeResult(

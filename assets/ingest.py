@@ -1,9 +1,9 @@
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets.metadata import table_metadata
-from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
+from assets.resources import DATASETS, ItdrSettings, partition, record
+from itdr_pipeline import catalog
 from data_contracts import load_contract
 from itdr_pipeline.hashing import sha256_json
 from itdr_pipeline.ingest import DEFAULT_MAX_REJECT_SHARE, ingest_dataset
@@ -34,15 +34,13 @@ class IngestConfig(dg.Config):
         for name in VALIDATED
     ],
     partitions_def=DATASETS,
-    pool=DUCKDB_POOL,
     name="canonical_tables",
 )
-def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, itdr: ItdrSettings,
-                     duckdb: DuckDBResource):
+def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, itdr: ItdrSettings):
     """Parse a dataset's official raw files into the canonical users, items, interactions and reviews tables."""
     spec = get_dataset(context.partition_key)
     settings = itdr.settings()
-    with warehouse(duckdb) as con:
+    with partition(context, itdr) as con:
         report = ingest_dataset(con, spec, settings, config.max_reject_share)
         for f in report.modified_files:
             context.log.warning(f"{spec.id}: {f.file} differs from the official file (sha256 {f.sha256[:12]}...)")
@@ -52,6 +50,7 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
             context.log.warning(f"{spec.id}: {note}")
         if report.result.absent:
             lineage["absent"] = "; ".join(report.result.absent)
+        results = []
         for name in VALIDATED:
             outcomes = validate_table(con, load_contract(name), spec)
             failed = [o for o in outcomes if not o.success]
@@ -64,10 +63,15 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
             )
             meta = table_metadata(con, load_contract(name), spec.id, _ORDER[name],
                                   report.result.dropped if name == "interactions" else None)
-            yield dg.MaterializeResult(asset_key=name, metadata={**meta, **lineage}, data_version=data_version,
-                                       check_results=[check])
-        yield dg.MaterializeResult(
+            results.append(dg.MaterializeResult(asset_key=name, metadata={**meta, **lineage},
+                                                data_version=data_version, check_results=[check]))
+        results.append(dg.MaterializeResult(
             asset_key="rejected_rows", data_version=data_version,
             metadata=table_metadata(con, load_contract("rejected_rows"), spec.id, _ORDER["rejected_rows"],
                                     report.result.dropped),
-        )
+        ))
+        # Write-audit-publish: readers see these tables only once every contract passed.
+        if all(c.passed for r in results for c in r.check_results or []):
+            record(context, settings, catalog.snapshot(con, settings, [*VALIDATED, "rejected_rows", "source_files"],
+                                                       spec.id))
+    yield from results

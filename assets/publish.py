@@ -1,7 +1,7 @@
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
+from assets.resources import DATASETS, ItdrSettings, partition, record
+from itdr_pipeline import catalog
 from itdr_pipeline.publish import PUBLISH_CODE_VERSION, publish
 from itdr_pipeline.stats import markdown_table
 
@@ -11,15 +11,16 @@ from itdr_pipeline.stats import markdown_table
     partitions_def=DATASETS,
     group_name="publish",
     kinds={"parquet", "duckdb"},
-    pool=DUCKDB_POOL,
     code_version=PUBLISH_CODE_VERSION,
 )
-def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings, duckdb: DuckDBResource):
+def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings):
     """Versioned, immutable instruction data: Parquet splits with a Hugging Face card, LLaMA-Factory
     files and statistics (instances, average tokens) per task and split profile."""
     settings = itdr.settings()
-    with warehouse(duckdb) as con:
+    with partition(context, itdr) as con:
         pub = publish(con, settings, context.partition_key)
+        record(context, settings, {**catalog.snapshot(con, settings, ["publications"], context.partition_key),
+                                   **catalog.published_entry(settings, context.partition_key, pub.version)})
     context.log.info(f"{'published' if pub.created else 'already published'} {pub.version} at {pub.path}")
     files, cells = pub.manifest["files"], pub.manifest["stats"]["cells"]
     per_cell = {c["config"]: {k: c[k] for k in ("instances", "avg_input_tokens", "avg_output_tokens",

@@ -1,13 +1,15 @@
 import json
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+from duckdb import DuckDBPyConnection
 from pydantic import Field
 
 from assets.metadata import cell_preview
-from assets.resources import DATASETS, DUCKDB_POOL, warehouse
+from assets.resources import DATASETS, ItdrSettings, partition, record
+from itdr_pipeline import catalog
 from itdr_pipeline.publish import CODE_VERSION
-from itdr_pipeline.registry import get_dataset
+from itdr_pipeline.config import Settings
+from itdr_pipeline.registry import DatasetSpec, get_dataset
 from itdr_pipeline.render import applicable_tasks, check_records, render_dataset
 from itdr_pipeline.tasks.base import RenderSettings
 
@@ -58,29 +60,46 @@ class RenderConfig(dg.Config):
         return RenderSettings(**fields)
 
 
+# What cdr reads of its source domain, copied from the source's committed snapshot.
+_CDR_SOURCE_TABLES = ["users", "items", "reviews", "filtered_interactions", "filter_runs"]
+
+
+def import_cdr_source(context: dg.AssetExecutionContext, settings: Settings, con: DuckDBPyConnection,
+                      spec: DatasetSpec, render: RenderSettings, tasks: list[str]) -> None:
+    """cdr reads another partition: copy that source domain's last committed rows into this
+    partition's working file (never its working file, which another run may hold)."""
+    source = render.cdr_source or spec.extra.get("cdr_partner")
+    if "cdr" in tasks and source and source != spec.id:
+        if catalog.import_partition(con, settings, source, _CDR_SOURCE_TABLES):
+            context.log.info(f"cdr: source domain {source} read from its committed snapshot")
+
+
 @dg.asset(
     deps=["users", "items", "filtered_interactions"],
     partitions_def=DATASETS,
     group_name="render",
     kinds={"duckdb"},
-    pool=DUCKDB_POOL,
     code_version=CODE_VERSION,
     check_specs=[dg.AssetCheckSpec("leakage", asset="instruction_records", blocking=True,
                                    description="Clean profiles: test targets after train targets, no test target among the user's train targets, "
                                                "no record in two splits, sound candidate lists.")],
 )
-def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig, duckdb: DuckDBResource):
+def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig, itdr: ItdrSettings):
     """Instruction records (instruction, input, output plus structured ids) for every task and profile."""
     spec = get_dataset(context.partition_key)
     settings = config.settings()
     tasks = applicable_tasks(spec, config.tasks or None, settings.root)
-    with warehouse(duckdb) as con:
+    with partition(context, itdr) as con:
+        import_cdr_source(context, itdr.settings(), con, spec, settings, tasks)
         counts = render_dataset(con, spec, tasks, settings, progress=context.log.info, explicit=bool(config.tasks))
         findings = check_records(con, spec.id)
         cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
                             [spec.id]).fetchall()
         previews = {f"preview/{task}-{profile}": cell_preview(con, spec.id, task, profile) for task, profile in cells}
-    errors = [f for f in findings if not f.passed and f.severity == "ERROR"]
+        errors = [f for f in findings if not f.passed and f.severity == "ERROR"]
+        if not errors:  # leaky records never reach readers
+            record(context, itdr.settings(),
+                   catalog.snapshot(con, itdr.settings(), ["instruction_records", "render_runs"], spec.id))
     check = dg.AssetCheckResult(
         check_name="leakage", passed=not errors,
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,

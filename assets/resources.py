@@ -4,20 +4,16 @@ from pathlib import Path
 
 import dagster as dg
 from duckdb import DuckDBPyConnection
-from dagster_duckdb import DuckDBResource
 
+from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
 from itdr_pipeline.registry import dataset_ids
-from itdr_pipeline.warehouse import ensure_schema
 
 DATASETS = dg.StaticPartitionsDefinition(dataset_ids())
-# Every asset that writes the DuckDB file runs in this pool; its limit is 1 (see instance.py),
-# because DuckDB allows one writer process per file.
-DUCKDB_POOL = "duckdb"
 
 
 class ItdrSettings(dg.ConfigurableResource):
-    """Where state lives: ITDR_HOME (warehouse, published versions, cache) and ITDR_RAW_DIR."""
+    """Where state lives: ITDR_HOME (working files, catalog, published versions, cache) and ITDR_RAW_DIR."""
 
     home: str
     raw_dir: str | None = None
@@ -29,15 +25,39 @@ class ItdrSettings(dg.ConfigurableResource):
 def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "itdr": ItdrSettings(home=str(settings.home), raw_dir=str(settings.raw_dir) if settings.raw_dir else None),
-        "duckdb": DuckDBResource(database=str(settings.warehouse)),
         # Training runs out of process (assets/training.py); swap this client to run it elsewhere.
         "pipes_subprocess_client": dg.PipesSubprocessClient(),
     }
 
 
 @contextmanager
-def warehouse(duckdb: DuckDBResource) -> Iterator[DuckDBPyConnection]:
-    """A warehouse connection with the canonical schema in place."""
-    with duckdb.get_connection() as con:
-        ensure_schema(con)
+def partition(context: dg.AssetExecutionContext, itdr: ItdrSettings) -> Iterator[DuckDBPyConnection]:
+    """The partition's private working file. Runs of other partitions proceed in parallel; another
+    run of the same partition waits (the lock dies with its holder, so a crash never blocks)."""
+    with catalog.partition(itdr.settings(), context.partition_key, log=context.log.info) as con:
         yield con
+
+
+def _downstream_in_run(context: dg.AssetExecutionContext) -> bool:
+    layer = context.job_def.asset_layer
+    selected, graph = set(layer.selected_asset_keys), layer.asset_graph
+    todo, seen = list(context.selected_asset_keys), set()
+    while todo:
+        for child in graph.get(todo.pop()).child_keys:
+            if child in selected and child not in context.selected_asset_keys:
+                return True
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return False
+
+
+def record(context: dg.AssetExecutionContext, settings: Settings, entries: catalog.State) -> None:
+    """Hand this step's snapshots to the catalog: staged while an asset downstream of it is still
+    to run in this run, committed together with the run's staged ones by its last step."""
+    stage = catalog.RunStage(settings, context.run.run_id)
+    if _downstream_in_run(context):
+        stage.add(entries)
+    else:
+        stage.commit(entries)
+        context.log.info("committed to the catalog: readers now see this run's tables")

@@ -14,12 +14,19 @@ from assets.definitions import build_definitions
 from itdr_pipeline.config import Settings
 from itdr_pipeline.filters import FilterConfig
 
-_INSTANCE_YAML = """\
-# Written by itdr-pipeline. DuckDB allows one writer per file: assets in the `duckdb` pool
-# (every warehouse writer) run one at a time across all runs.
-concurrency:
-  pools:
-    default_limit: 1
+_MARKER = "# Written by itdr-pipeline"
+_INSTANCE_YAML = f"""\
+{_MARKER} (rewritten when it changes; delete this line to keep your own edits).
+# No Dagster pools: each partition's working file has an OS lock that dies with its holder, so a
+# crashed run never blocks the next one. Run monitoring (daemon, i.e. `itdr ui`) marks a run whose
+# worker died as failed, and frees anything it held.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
 telemetry:
   enabled: false
 """
@@ -38,7 +45,7 @@ def prepare_instance(settings: Settings) -> None:
     """Point DAGSTER_HOME at $ITDR_HOME/dagster and give it the project's instance config."""
     settings.dagster_home.mkdir(parents=True, exist_ok=True)
     config = settings.dagster_home / "dagster.yaml"
-    if not config.is_file():
+    if not config.is_file() or (config.read_text().startswith(_MARKER) and config.read_text() != _INSTANCE_YAML):
         config.write_text(_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 

@@ -14,11 +14,13 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+import duckdb
 
-from assets.resources import DATASETS, DUCKDB_POOL, ItdrSettings, warehouse
+from assets.resources import DATASETS, ItdrSettings
+from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
-from itdr_pipeline.export import latest_version_dir
+from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.warehouse import ensure_schema
 from training.config import RunConfig
 
 
@@ -52,10 +54,22 @@ class TrainingConfig(dg.Config):
     baselines: bool = True
     run_name: str = ""
 
-    def run_config(self, settings: Settings, dataset: str) -> RunConfig:
-        return RunConfig(version_dir=str(latest_version_dir(settings, dataset)), models_dir=str(settings.models),
+    def run_config(self, settings: Settings, version: str) -> RunConfig:
+        return RunConfig(version_dir=str(settings.published / version), models_dir=str(settings.models),
                          adapters_dir=str(settings.adapters), reports_dir=str(settings.reports),
                          **self.model_dump())
+
+
+def recorded_version(context: dg.AssetExecutionContext) -> str:
+    """The version the last `published_splits` materialization of this partition recorded (not a
+    folder lookup: what the UI shows upstream is what trains)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("published_splits"),
+                                                             partition=context.partition_key)
+    version = event.asset_materialization.metadata.get("version") if event and event.asset_materialization else None
+    if version is None:
+        raise ItdrError(f"{context.partition_key} has no materialized published_splits; "
+                        f"run `itdr materialize --datasets {context.partition_key}` first")
+    return getattr(version, "value", version)
 
 
 def _launch(context: dg.AssetExecutionContext, client: dg.PipesSubprocessClient, command: str,
@@ -72,30 +86,27 @@ def lora_adapter(context: dg.AssetExecutionContext, config: TrainingConfig, itdr
                  pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """A LoRA adapter trained on one cell of the latest published version, saved under
     $ITDR_HOME/adapters/<version>/<task>-<profile>/<adapter id>."""
-    cfg = config.run_config(itdr.settings(), context.partition_key)
+    cfg = config.run_config(itdr.settings(), recorded_version(context))
     return _launch(context, pipes_subprocess_client, "train", cfg).get_materialize_result()
 
 
-@dg.asset(deps=["lora_adapter"], partitions_def=DATASETS, group_name="model", kinds={"pytorch", "duckdb"},
-          pool=DUCKDB_POOL)
+@dg.asset(deps=["lora_adapter"], partitions_def=DATASETS, group_name="model", kinds={"pytorch", "duckdb"})
 def evaluation_report(context: dg.AssetExecutionContext, config: TrainingConfig, itdr: ItdrSettings,
-                      duckdb: DuckDBResource, pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
+                      pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """The base model zero-shot, the tuned adapter and classic baselines on the test split: report
     in $ITDR_HOME/reports/<run>/, rows and lineage in the warehouse (evaluation_results, model_lineage)."""
-    cfg = config.run_config(itdr.settings(), context.partition_key)
+    settings = itdr.settings()
+    cfg = config.run_config(settings, recorded_version(context))
     result = _launch(context, pipes_subprocess_client, "evaluate", cfg).get_materialize_result()
     folder = cfg.report_dir()
-    rows = json.loads((folder / "report.json").read_text())
+    rows = [{**r, "report": folder.name} for r in json.loads((folder / "report.json").read_text())]
     lineage = json.loads((folder / "lineage.json").read_text())
-    with warehouse(duckdb) as con:
-        con.execute("BEGIN")
+    with duckdb.connect() as con:  # a scratch table to snapshot from; readers see it after the commit
+        ensure_schema(con)
         for table, data in (("evaluation_results", rows), ("model_lineage", lineage)):
-            con.execute(f"DELETE FROM {table} WHERE report = ?", [folder.name])
-            if table == "evaluation_results":
-                data = [{**r, "report": folder.name} for r in data]
             if data:
                 columns = list(data[0])
                 con.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                                 [[r[c] for c in columns] for r in data])
-        con.execute("COMMIT")
+        catalog.commit(settings, catalog.snapshot(con, settings, ["evaluation_results", "model_lineage"], folder.name))
     return result

@@ -290,11 +290,16 @@ def export(
 
 
 @app.command()
-def query(sql: Annotated[str, typer.Argument(help="One read-only SQL statement.")]) -> None:
-    """Run read-only SQL over the warehouse and the `instructions` view; prints tab-separated rows."""
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement.")],
+    timeout: Annotated[float, typer.Option(help="Stop the query after this many seconds (0 = no limit).")] = 300.0,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit for the query, e.g. 2GB.")] = "4GB",
+) -> None:
+    """Run read-only SQL over the catalog (tables and the `instructions` view); prints tab-separated
+    rows. Never blocked by a running materialization: it reads the last committed state."""
     from itdr_pipeline.query import run_query
 
-    columns, rows = run_query(Settings.from_env(), sql)
+    columns, rows = run_query(Settings.from_env(), sql, timeout, memory_limit)
     typer.echo("\t".join(columns))
     for row in rows:
         typer.echo("\t".join("" if v is None else str(v) for v in row))

@@ -5,9 +5,11 @@
 """
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")  # registry ids; no separators, so no path traversal
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -31,8 +33,24 @@ class Settings:
         return cls(home=home, raw_dir=Path(raw).expanduser().resolve() if raw else None)
 
     @property
+    def catalog(self) -> Path:
+        """What readers open (read-only): views over committed snapshots, replaced atomically."""
+        return self.home / "catalog.duckdb"
+
+    @property
+    def work(self) -> Path:
+        return self.home / "work"
+
+    def work_db(self, dataset: str) -> Path:
+        """A partition's private working DuckDB file (only the run holding its lock opens it)."""
+        if not _ID.fullmatch(dataset):
+            raise ValueError(f"not a dataset id: {dataset!r}")
+        return self.work / f"{dataset}.duckdb"
+
+    @property
     def warehouse(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        """A working file for library use outside the pipeline (tests, benchmarks, scripts)."""
+        return self.work / "library.duckdb"
 
     @property
     def published(self) -> Path:

@@ -156,18 +156,13 @@ def dataset_card(spec: DatasetSpec, version: str, inputs: dict[str, Any], files:
 
 
 def latest_version_dir(settings: Settings, dataset: str) -> Path:
-    import duckdb
+    """The dataset's current version: the one the last committed run published (the catalog's)."""
+    from itdr_pipeline.catalog import INSTRUCTIONS, read_state
 
-    # Imported here: publish.py imports this module's writers.
-    from itdr_pipeline.publish import latest_versions
-
-    if not settings.warehouse.is_file():
-        raise ItdrError(f"nothing published yet under {settings.home}; run `itdr materialize --datasets {dataset}`")
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        latest = latest_versions(con)
-    if dataset not in latest:
+    folder = read_state(settings).get((INSTRUCTIONS, dataset))
+    if folder is None:
         raise ItdrError(f"no published version for dataset {dataset!r}; run `itdr materialize --datasets {dataset}`")
-    return settings.published / latest[dataset]
+    return settings.home / folder
 
 
 def export_alpaca(settings: Settings, dataset: str, task: str, profile: str, out: Path) -> dict[str, int]:

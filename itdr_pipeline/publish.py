@@ -110,8 +110,8 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Settings, dataset: str) ->
     else:
         created = False
     manifest = json.loads((final / MANIFEST).read_text())
-    con.execute("INSERT INTO publications VALUES (?, ?, ?, current_timestamp)", [version, dataset, str(final)])
-    refresh_views(con, settings)
+    con.execute("INSERT INTO publications VALUES (?, ?, ?, current_timestamp)",
+                [version, dataset, final.relative_to(settings.home).as_posix()])
     return Publication(version, final, created, manifest)
 
 
@@ -160,29 +160,6 @@ def _build(con: duckdb.DuckDBPyConnection, settings: Settings, inputs: dict[str,
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def latest_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT dataset, arg_max(version, published_at) FROM publications GROUP BY dataset ORDER BY dataset"
-    ).fetchall()
-    return dict(rows)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def refresh_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """`instructions`: every record of each dataset's latest version (view DDL takes no parameters,
-    so paths, which we built ourselves from validated ids, are quoted as SQL string literals)."""
-    files = []
-    for dataset, version in latest_versions(con).items():
-        manifest = json.loads((settings.published / version / MANIFEST).read_text())
-        files += [str(settings.published / version / f["path"]) for f in manifest["files"]]
-    if files:
-        listing = ", ".join(_sql_str(f) for f in sorted(files))
-        con.execute(f"CREATE OR REPLACE VIEW instructions AS SELECT * FROM read_parquet([{listing}], union_by_name = true)")
 
 
 def read_split(version_dir: Path, task: str, profile: str, split: str) -> pa.Table:

@@ -53,11 +53,11 @@ def _fields(spec: tuple, present: set[str]) -> list[str]:
 
 
 def export_recbole(settings: Settings, dataset: str, out: Path) -> dict[str, int]:
-    """Write the three atomic files for `dataset` under out/<dataset>/ from the warehouse (opened
-    read-only); return rows per file."""
-    if not settings.warehouse.is_file():
-        raise ItdrError(f"no warehouse under {settings.home}; run `itdr materialize --datasets {dataset}` first")
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+    """Write the three atomic files for `dataset` under out/<dataset>/ from the last committed
+    state (the read-only catalog); return rows per file."""
+    from itdr_pipeline.catalog import open_catalog
+
+    with open_catalog(settings) as con:
         return write_recbole(con, dataset, out)
 
 

@@ -19,6 +19,13 @@ _RECORD_TYPES = {"dataset": "VARCHAR NOT NULL", "task": "VARCHAR NOT NULL", "pro
                  "history_labels": "DOUBLE[] NOT NULL", "source_dataset": "VARCHAR",
                  "source_history_item_ids": "VARCHAR[] NOT NULL", "target_ts": "TIMESTAMP",
                  "reference_generator": "VARCHAR NOT NULL"}
+
+
+def record_ddl(columns: tuple[str, ...]) -> str:
+    """Column DDL for a table of published records (`version` plus the record layout)."""
+    return ", ".join(f"{c} {_RECORD_TYPES.get(c, 'VARCHAR NOT NULL')}" for c in columns)
+
+
 _RECORD_COLUMNS = ", ".join(f"{name} {kind}" for name, kind in _RECORD_TYPES.items())
 
 # Bookkeeping tables that are not user-facing canonical data, so they carry no contract.
