@@ -99,7 +99,7 @@ def snapshot(con: duckdb.DuckDBPyConnection, settings: Settings, tables: list[st
     entries: State = {}
     for table in tables:
         column = SNAPSHOT_KEYS[table]  # table and column names come from this module, never from input
-        rel = Path("tables") / table / key / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
+        rel = Path("tables") / table / key / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         _write_atomic_parquet(con, f"SELECT * FROM {table} WHERE {column} = $1", [key], settings.home / rel)
         entries[(table, key)] = rel.as_posix()
     return entries
@@ -113,8 +113,9 @@ def published_entry(settings: Settings, dataset: str, version: str) -> State:
 def read_state(settings: Settings) -> State:
     if not settings.catalog.is_file():
         return {}
-    with duckdb.connect(str(settings.catalog), read_only=True) as con:
-        return {(t, k): p for t, k, p in con.execute("SELECT tbl, key, path FROM _catalog").fetchall()}
+    with duckdb.connect(":memory:") as con:  # not connect(path): see open_catalog
+        con.execute(f"ATTACH {_sql_str(str(settings.catalog))} AS catalog (READ_ONLY)")
+        return {(t, k): p for t, k, p in con.execute("SELECT tbl, key, path FROM catalog._catalog").fetchall()}
 
 
 def build(con: duckdb.DuckDBPyConnection, settings: Settings, state: State) -> None:
@@ -150,7 +151,9 @@ def commit(settings: Settings, entries: State) -> Path:
             with duckdb.connect(str(tmp)) as con:
                 build(con, settings, state)
                 con.execute(_STATE_DDL)
-                con.executemany("INSERT INTO _catalog VALUES (?, ?, ?)", [[t, k, p] for (t, k), p in sorted(state.items())])
+                if state:
+                    con.executemany("INSERT INTO _catalog VALUES (?, ?, ?)",
+                                    [[t, k, p] for (t, k), p in sorted(state.items())])
                 con.execute(_META_DDL)
                 con.execute("INSERT INTO _catalog_meta VALUES (?, current_timestamp)", [str(settings.home)])
                 con.execute("CHECKPOINT")
@@ -190,14 +193,19 @@ def open_catalog(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
     moved ITDR_HOME) is rebuilt in memory over this home's files."""
     if not settings.catalog.is_file():
         raise ItdrError(f"nothing committed yet under {settings.home}; run `itdr materialize` first")
-    con = duckdb.connect(str(settings.catalog), read_only=True)
+    # ATTACH from a fresh in-memory database, not duckdb.connect(path): DuckDB caches one
+    # database instance per path and process, so a second connect while an older connection is
+    # open would reuse the old (renamed-over) file and miss every later commit.
+    con = duckdb.connect(":memory:")
     try:
-        home = con.execute("SELECT home FROM _catalog_meta").fetchone()[0]
+        con.execute(f"ATTACH {_sql_str(str(settings.catalog))} AS catalog (READ_ONLY)")
+        home = con.execute("SELECT home FROM catalog._catalog_meta").fetchone()[0]
         if home != str(settings.home):
-            state = {(t, k): p for t, k, p in con.execute("SELECT tbl, key, path FROM _catalog").fetchall()}
-            con.close()
-            con = duckdb.connect(":memory:")
+            state = {(t, k): p for t, k, p in con.execute("SELECT tbl, key, path FROM catalog._catalog").fetchall()}
+            con.execute("DETACH catalog")
             build(con, settings, state)
+        else:
+            con.execute("USE catalog")
         yield con
     finally:
         con.close()

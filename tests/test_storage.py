@@ -1,0 +1,253 @@
+"""Readers are never locked out, and never see half a run: the catalog, per-partition working
+files, parallel partitions, kill -9 and a second storage folder. Runs are launched out of process,
+as users launch them (`itdr materialize`, `dagster job execute` with the multiprocess executor)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from itdr_pipeline import catalog
+from itdr_pipeline.config import Settings
+from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.hashing import sha256_file
+from itdr_pipeline.warehouse import connect
+from tests.conftest import ITDR, REPO, SHARED_RAW, link_models, run_cli, shared_dataset
+
+PAIR = ("SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM instructions), "
+        "(SELECT count(DISTINCT dataset) FROM instructions)")
+
+
+def _settings(home: Path) -> Settings:
+    return Settings(home=home, raw_dir=SHARED_RAW).ensure()
+
+
+def _table(con: duckdb.DuckDBPyConnection, dataset: str, n: int) -> None:
+    con.execute("DELETE FROM users WHERE dataset = ?", [dataset])
+    con.execute("INSERT INTO users (dataset, user_id) SELECT ?, 'u' || range FROM range(?)", [dataset, n])
+
+
+def test_commit_swaps_the_catalog_while_an_old_reader_keeps_its_view(tmp_path: Path):
+    settings = _settings(tmp_path / "home")
+    with connect(settings.work_db("a")) as con:
+        _table(con, "a", 3)
+        catalog.commit(settings, catalog.snapshot(con, settings, ["users"], "a"))
+        old = duckdb.connect(str(settings.catalog), read_only=True)  # a reader holding the old state
+        _table(con, "a", 5)
+        catalog.commit(settings, catalog.snapshot(con, settings, ["users"], "a"))
+    assert old.execute("SELECT count(*) FROM users").fetchone()[0] == 3
+    with catalog.open_catalog(settings) as new:
+        assert new.execute("SELECT count(*) FROM users").fetchone()[0] == 5
+        # tables nothing was committed to exist, typed and empty
+        assert new.execute("SELECT count(*) FROM interactions").fetchone()[0] == 0
+        assert new.execute("SELECT count(*) FROM instructions").fetchone()[0] == 0
+    old.close()
+    # the replaced snapshot is kept for readers of the old catalog, then collected
+    files = sorted((settings.home / "tables" / "users" / "a").glob("*.parquet"))
+    assert len(files) == 2
+    removed = catalog.collect_garbage(settings, catalog.read_state(settings), retain_s=0)
+    assert removed == [files[0]] and files[1].is_file()
+
+
+def test_a_moved_home_is_repointed_on_open(tmp_path: Path):
+    settings = _settings(tmp_path / "home")
+    with connect(settings.work_db("a")) as con:
+        _table(con, "a", 4)
+        catalog.commit(settings, catalog.snapshot(con, settings, ["users"], "a"))
+    moved = tmp_path / "elsewhere"
+    os.rename(settings.home, moved)
+    with catalog.open_catalog(_settings(moved)) as con:
+        assert con.execute("SELECT count(*) FROM users").fetchone()[0] == 4
+
+
+def test_staged_snapshots_stay_invisible_until_the_run_commits(tmp_path: Path):
+    settings = _settings(tmp_path / "home")
+    stage = catalog.RunStage(settings, "run-1")
+    with connect(settings.work_db("a")) as con:
+        _table(con, "a", 2)
+        stage.add(catalog.snapshot(con, settings, ["users"], "a"))
+        catalog.commit(settings, {})
+        with catalog.open_catalog(settings) as reader:
+            assert reader.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+        # staged files are not collected while the run is in flight
+        assert catalog.collect_garbage(settings, catalog.read_state(settings), retain_s=0) == []
+        stage.commit({})
+    with catalog.open_catalog(settings) as reader:
+        assert reader.execute("SELECT count(*) FROM users").fetchone()[0] == 2
+    assert not stage.path.exists()
+
+
+def test_partition_lock_waits_for_its_holder_and_dies_with_it(tmp_path: Path):
+    settings = _settings(tmp_path / "home")
+    holder = subprocess.Popen([sys.executable, "-c", f"""
+import time
+from pathlib import Path
+from itdr_pipeline.catalog import partition
+from itdr_pipeline.config import Settings
+with partition(Settings(home=Path({str(settings.home)!r}), raw_dir=None), "a"):
+    print("held", flush=True)
+    time.sleep(600)
+"""], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ItdrError, match="the a partition is still held by another run"):
+            with catalog.partition(settings, "a", wait_s=0.5):
+                pass
+        with catalog.partition(settings, "b", wait_s=0.5) as con:  # another partition is free
+            assert con.execute("SELECT 1").fetchone() == (1,)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        started = time.monotonic()
+        with catalog.partition(settings, "a", wait_s=10) as con:
+            assert con.execute("SELECT count(*) FROM users").fetchone() == (0,)
+        assert time.monotonic() - started < 5
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+class _Readers:
+    """Query the catalog in a loop from another thread (CLI and a read-only DuckDB connection)."""
+
+    def __init__(self, settings: Settings, env: dict[str, str]):
+        self.settings, self.env = settings, env
+        self.seen: set[tuple[int, ...]] = set()
+        self.failures: list[str] = []
+        self.reads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with duckdb.connect(str(self.settings.catalog), read_only=True) as con:
+                    self.seen.add(tuple(con.execute(PAIR).fetchone()))
+                result = run_cli("query", PAIR, env=self.env)
+                if result.returncode != 0:
+                    self.failures.append(result.stderr.strip())
+                else:
+                    self.seen.add(tuple(int(v) for v in result.stdout.splitlines()[1].split("\t")))
+                self.reads += 1
+            except duckdb.Error as exc:
+                self.failures.append(str(exc))
+
+    def __enter__(self) -> "_Readers":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {"ITDR_HOME": str(home), "ITDR_RAW_DIR": str(SHARED_RAW), "DAGSTER_HOME": str(home / "dagster")}
+
+
+def _published_hashes(settings: Settings) -> dict[str, str]:
+    return {str(p.relative_to(settings.home)): sha256_file(p) for p in sorted(settings.published.rglob("*"))
+            if p.is_file()}
+
+
+def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_breaks_nothing(
+        tmp_path: Path, models_dir: Path):
+    shared_dataset("ml-100k")
+    settings = _settings(tmp_path / "home")
+    link_models(settings.home, models_dir)
+    env = _env(settings.home)
+    run_cli("materialize", "--datasets", "demo", "--tasks", "preference", env=env, check=True)
+    with duckdb.connect(str(settings.catalog), read_only=True) as con:
+        before = tuple(con.execute(PAIR).fetchone())
+    published = _published_hashes(settings)
+
+    # 1. kill -9 in the middle of a run: readers keep working, nothing published changes.
+    victim = subprocess.Popen([str(ITDR), "materialize", "--datasets", "ml-100k", "--tasks", "preference"],
+                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    lock = settings.work / "ml-100k.lock"
+    deadline = time.monotonic() + 120
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)  # inside ingest or later: the partition lock and a working file are held
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert _published_hashes(settings) == published
+    with duckdb.connect(str(settings.catalog), read_only=True) as con:
+        assert tuple(con.execute(PAIR).fetchone()) == before
+
+    # 2. the next run is not blocked by the dead one, and readers poll all through it.
+    with _Readers(settings, env) as readers:
+        started = time.monotonic()
+        run_cli("materialize", "--datasets", "ml-100k", "--tasks", "preference", env=env, check=True)
+        took = time.monotonic() - started
+        time.sleep(1)
+    assert took < 300, f"re-run after kill -9 took {took:.0f} s"
+    assert readers.failures == []
+    assert readers.reads >= 3
+    with duckdb.connect(str(settings.catalog), read_only=True) as con:
+        after = tuple(con.execute(PAIR).fetchone())
+    assert after[0] == before[0] + 100_000 and after[2] == 2
+    # every read saw one complete state: the one before the run or the one after it
+    assert readers.seen <= {before, after}, readers.seen
+    assert after in readers.seen
+    # old published bytes untouched; the killed run left no temporary folder behind in published/
+    assert {k: v for k, v in _published_hashes(settings).items() if k in published} == published
+    assert not [p for p in settings.published.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Path, models_dir: Path):
+    """What the UI does: `dagster job execute` runs the main job with its default multiprocess
+    executor (one process per step); two partitions at once, no lock errors, both committed."""
+    shared_dataset("amazon-reviews-2018")
+    home = tmp_path / "home"
+    settings = _settings(home)
+    link_models(home, models_dir)
+    env = {**os.environ, **_env(home)}
+    (home / "dagster").mkdir(exist_ok=True)
+    from assets.runner import _INSTANCE_YAML
+
+    (home / "dagster" / "dagster.yaml").write_text(_INSTANCE_YAML)
+    # Create the instance's storage once, as `itdr ui` does before any launch (two fresh processes
+    # migrating one new SQLite instance at the same moment race in alembic).
+    subprocess.run([sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().get_runs()"], env=env,
+                   check=True)
+    dagster = Path(sys.executable).with_name("dagster")
+    config = tmp_path / "run.yaml"
+    config.write_text(json.dumps({"ops": {"instruction_records": {"config": {"tasks": ["preference"]}}}}))
+    runs = [subprocess.Popen([str(dagster), "job", "execute", "-m", "assets.definitions", "-j", "main",
+                              "--tags", json.dumps({"dagster/partition": key}), "-c", str(config)],
+                             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for key in ("ml-100k", "amazon-reviews-2018.gift-cards")]
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    for run, out in zip(runs, outputs):
+        assert run.returncode == 0, out[-3000:]
+        assert "Conflicting lock" not in out and "multiprocess" in out
+    with catalog.open_catalog(settings) as con:
+        rows = dict(con.execute("SELECT dataset, count(*) FROM interactions GROUP BY ALL").fetchall())
+        versions = con.execute("SELECT count(DISTINCT version) FROM instructions").fetchone()[0]
+    assert rows == {"ml-100k": 100_000, "amazon-reviews-2018.gift-cards": 2_972}
+    assert versions == 2
+
+
+def test_the_storage_layout_written_to_a_second_folder_reads_the_same(tmp_path: Path, models_dir: Path):
+    """A stand-in for object storage: the home synced elsewhere (no working files, no locks) answers
+    the same queries, because the catalog keeps paths relative to the home."""
+    import shutil
+
+    settings = _settings(tmp_path / "home")
+    link_models(settings.home, models_dir)
+    run_cli("materialize", "--datasets", "demo", "--tasks", "preference,rp", env=_env(settings.home), check=True)
+    bucket = tmp_path / "bucket"
+    shutil.copytree(settings.home, bucket, ignore=shutil.ignore_patterns("work", "dagster", "models", "*.lock"),
+                    symlinks=True)
+    sql = "SELECT task, split, count(*) FROM instructions GROUP BY ALL ORDER BY ALL"
+    here = run_cli("query", sql, env=_env(settings.home), check=True).stdout
+    there = run_cli("query", sql, env=_env(bucket), check=True).stdout
+    assert here == there and "rp\ttest" in there
