@@ -1,5 +1,6 @@
 import dagster as dg
 
+from assets.render import RENDER_ASSET_NAMES
 from assets.resources import DATASETS, ItdrSettings, partition, record
 from itdr_pipeline import catalog
 from itdr_pipeline.publish import PUBLISH_CODE_VERSION, publish
@@ -7,11 +8,13 @@ from itdr_pipeline.stats import markdown_table
 
 
 @dg.asset(
-    deps=["instruction_records"],
+    deps=RENDER_ASSET_NAMES,
     partitions_def=DATASETS,
     group_name="publish",
     kinds={"parquet", "duckdb"},
     code_version=PUBLISH_CODE_VERSION,
+    # Re-rendering one task from the UI republishes by itself (with the automation sensor on).
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings):
     """Versioned, immutable instruction data: Parquet splits with a Hugging Face card, LLaMA-Factory

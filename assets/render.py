@@ -10,16 +10,22 @@ from itdr_pipeline import catalog
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.config import Settings
 from itdr_pipeline.registry import DatasetSpec, get_dataset
-from itdr_pipeline.render import applicable_tasks, check_records, render_dataset
-from itdr_pipeline.tasks.base import RenderSettings
+from itdr_pipeline.render import applicable_tasks, check_records, render_tasks
+from itdr_pipeline.tasks.base import TASKS, RenderSettings
+from itdr_pipeline.warehouse import record_table_schema
+
+RECORD_TABLE_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in record_table_schema()])
+TASK_TITLES = {"preference": "TALLRec preference (Yes/No)", "rp": "ITDR rating prediction",
+               "tkr": "ITDR top-k ranking", "cdr": "ITDR cross-domain recommendation",
+               "nir": "ITDR next-item recommendation", "uap": "ITDR user attribute prediction",
+               "ir": "ITDR interest reasoning", "tui": "ITDR target-user identification"}
 
 _D = RenderSettings()
 
 
 class RenderConfig(dg.Config):
-    """Run config of instruction_records (every field is part of the published version id)."""
+    """Run config of a render asset (every field is part of the published version id)."""
 
-    tasks: list[str] = Field(default=[], description="Tasks to render; empty = every task the dataset feeds.")
     profiles: list[str] = Field(default=list(_D.profiles), description="Split profiles: temporal, leave_one_out, "
                                 "random_user, global_temporal (preference adds tallrec where registered).")
     seed: int = Field(default=_D.seed, description="Seed for every sampling decision.")
@@ -55,7 +61,6 @@ class RenderConfig(dg.Config):
 
     def settings(self) -> RenderSettings:
         fields = self.model_dump()
-        fields.pop("tasks")
         fields["profiles"] = tuple(fields["profiles"])
         return RenderSettings(**fields)
 
@@ -74,44 +79,66 @@ def import_cdr_source(context: dg.AssetExecutionContext, settings: Settings, con
             context.log.info(f"cdr: source domain {source} read from its committed snapshot")
 
 
-@dg.asset(
-    deps=["users", "items", "filtered_interactions"],
-    partitions_def=DATASETS,
-    group_name="render",
-    kinds={"duckdb"},
-    code_version=CODE_VERSION,
-    check_specs=[dg.AssetCheckSpec("leakage", asset="instruction_records", blocking=True,
-                                   description="Clean profiles: test targets after train targets, no test target among the user's train targets, "
-                                               "no record in two splits, sound candidate lists.")],
-)
-def instruction_records(context: dg.AssetExecutionContext, config: RenderConfig, itdr: ItdrSettings):
-    """Instruction records (instruction, input, output plus structured ids) for every task and profile."""
-    spec = get_dataset(context.partition_key)
-    settings = config.settings()
-    tasks = applicable_tasks(spec, config.tasks or None, settings.root)
-    with partition(context, itdr) as con:
-        import_cdr_source(context, itdr.settings(), con, spec, settings, tasks)
-        counts = render_dataset(con, spec, tasks, settings, progress=context.log.info, explicit=bool(config.tasks))
-        findings = check_records(con, spec.id)
-        cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
-                            [spec.id]).fetchall()
-        previews = {f"preview/{task}-{profile}": cell_preview(con, spec.id, task, profile) for task, profile in cells}
-        errors = [f for f in findings if not f.passed and f.severity == "ERROR"]
-        if not errors:  # leaky records never reach readers
-            record(context, itdr.settings(),
-                   catalog.snapshot(con, itdr.settings(), ["instruction_records", "render_runs"], spec.id))
-    check = dg.AssetCheckResult(
-        check_name="leakage", passed=not errors,
-        severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
-        description="; ".join(f"{f.check}: {f.detail}" for f in findings if not f.passed) or "all checks passed",
-        metadata={f.check: dg.MetadataValue.text(("ok: " if f.passed else "FAILED: ") + f.detail) for f in findings},
+def _render_asset(task: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{task}_records",
+        deps=["users", "items", "reviews", "filtered_interactions"],
+        partitions_def=DATASETS,
+        group_name="render",
+        kinds={"duckdb"},
+        code_version=CODE_VERSION,
+        description=f"{TASK_TITLES[task]}: instruction records (instruction, input, output plus structured ids) "
+                    "for every split profile. Re-materialize it alone to re-render this task without re-ingesting.",
+        check_specs=[dg.AssetCheckSpec("leakage", asset=f"{task}_records", blocking=True,
+                                       description="Clean profiles: test targets after train targets, no test target "
+                                                   "among the user's train targets, no record in two splits, sound "
+                                                   "candidate lists.")],
     )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": sum(counts.values()),
-            **previews,
-            "records": dg.MetadataValue.json({"/".join(k): v for k, v in counts.items()}),
-            "config": dg.MetadataValue.json(json.loads(config.model_dump_json())),
-        },
-        check_results=[check],
-    )
+    def _records(context: dg.AssetExecutionContext, config: RenderConfig, itdr: ItdrSettings) -> dg.MaterializeResult:
+        spec = get_dataset(context.partition_key)
+        settings = config.settings()
+        with partition(context, itdr) as con:
+            if task not in applicable_tasks(spec, None, settings.root):
+                outcome = render_tasks(con, spec, [], settings)
+                outcome.skipped[task] = (f"{spec.id} does not feed {task}" if task not in spec.tasks
+                                         else f"ablation root={settings.root} leaves {task} out")
+                con.execute("DELETE FROM instruction_records WHERE dataset = ? AND task = ?", [spec.id, task])
+                con.execute("DELETE FROM render_runs WHERE dataset = ? AND task = ?", [spec.id, task])
+            else:
+                import_cdr_source(context, itdr.settings(), con, spec, settings, [task])
+                outcome = render_tasks(con, spec, [task], settings, progress=context.log.info, explicit=False)
+            findings = check_records(con, spec.id, [task])
+            profiles = sorted({p for _, p, _ in outcome.counts})
+            previews = {f"preview/{task}-{p}": cell_preview(con, spec.id, task, p) for p in profiles}
+            errors = [f for f in findings if not f.passed and f.severity == "ERROR"]
+            if not errors:  # leaky records never reach readers
+                record(context, itdr.settings(),
+                       catalog.snapshot(con, itdr.settings(), ["instruction_records", "render_runs"], spec.id))
+        if task in outcome.skipped:
+            context.log.warning(f"{spec.id}: {task} skipped: {outcome.skipped[task]}")
+        check = dg.AssetCheckResult(
+            check_name="leakage", passed=not errors,
+            severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+            description="; ".join(f"{f.check}: {f.detail}" for f in findings if not f.passed)
+            or ("nothing rendered" if not findings else "all checks passed"),
+            metadata={f.check: dg.MetadataValue.text(("ok: " if f.passed else "FAILED: ") + f.detail)
+                      for f in findings},
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": sum(outcome.counts.values()),
+                "dagster/column_schema": RECORD_TABLE_SCHEMA,
+                **previews,
+                "records": dg.MetadataValue.json({"/".join(k[1:]): v for k, v in outcome.counts.items()}),
+                **{f"dropped_{reason}": n for reason, n in outcome.dropped.items()},
+                "skipped": outcome.skipped.get(task, ""),
+                "config": dg.MetadataValue.json(json.loads(config.model_dump_json())),
+            },
+            check_results=[check],
+        )
+
+    return _records
+
+
+render_assets = [_render_asset(task) for task in TASKS]
+RENDER_ASSET_NAMES = [f"{task}_records" for task in TASKS]

@@ -13,6 +13,7 @@ import dagster as dg
 from assets.definitions import build_definitions
 from itdr_pipeline.config import Settings
 from itdr_pipeline.filters import FilterConfig
+from itdr_pipeline.tasks.base import TASKS
 
 _MARKER = "# Written by itdr-pipeline"
 _INSTANCE_YAML = f"""\
@@ -63,11 +64,13 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
     if failed_checks:
         return "; ".join(f"check {e.asset_check_key.asset_key.to_user_string()}:{e.asset_check_key.name} failed: "
                          f"{e.description}" for e in failed_checks)
-    for event in result.all_events:
-        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE") and event.event_specific_data:
-            error = getattr(event.event_specific_data, "error", None)
-            if error is not None:
-                return _innermost(error)
+    for event in result.get_step_failure_events():  # Dagster's own record of why each step failed
+        error = event.step_failure_data.error
+        if error is not None:
+            return _innermost(error)
+    run_failure = result.get_run_failure_event()
+    if run_failure is not None and run_failure.job_failure_data and run_failure.job_failure_data.error:
+        return _innermost(run_failure.job_failure_data.error)
     return "run failed (see the Dagster UI for the event log)"
 
 
@@ -76,16 +79,19 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
     """Run the main job once per dataset; `render` holds RenderConfig fields (profiles, cap, ablations...)."""
     prepare_instance(settings)
     job = build_definitions(settings).resolve_job_def("main")
+    chosen = tasks or list(TASKS)  # each render asset of a task the dataset does not feed skips itself
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-        "ops": {"instruction_records": {"config": {"tasks": tasks, **(render or {})}},
+        "ops": {**{f"{task}_records": {"config": dict(render or {})} for task in chosen},
                 "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()}},
     }
+    selection = [key for key in job.asset_layer.executable_asset_keys
+                 if not key.path[-1].endswith("_records") or key.path[-1].removesuffix("_records") in chosen]
     outcomes = []
     with dg.DagsterInstance.get() as instance:
         for dataset in datasets:
             result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
-                                            raise_on_error=False)
+                                            raise_on_error=False, asset_selection=selection)
             metadata = {
                 mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
                 for mat in result.asset_materializations_for_node("published_splits")

@@ -53,19 +53,23 @@ class TrainingConfig(dg.Config):
     skip_tuned: bool = False
     baselines: bool = True
     run_name: str = ""
+    full_run: bool = False  # epoch-based runs (max_steps 0) must be asked for: hours on a CPU
+
 
     def run_config(self, settings: Settings, version: str) -> RunConfig:
         return RunConfig(version_dir=str(settings.published / version), models_dir=str(settings.models),
                          adapters_dir=str(settings.adapters), reports_dir=str(settings.reports),
-                         **self.model_dump())
+                         **self.model_dump(exclude={"full_run"}))
 
 
 def recorded_version(context: dg.AssetExecutionContext) -> str:
     """The version the last `published_splits` materialization of this partition recorded (not a
     folder lookup: what the UI shows upstream is what trains)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("published_splits"),
-                                                             partition=context.partition_key)
-    version = event.asset_materialization.metadata.get("version") if event and event.asset_materialization else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("published_splits"), asset_partitions=[context.partition_key]),
+        limit=1).records
+    mat = records[0].asset_materialization if records else None
+    version = mat.metadata.get("version") if mat else None
     if version is None:
         raise ItdrError(f"{context.partition_key} has no materialized published_splits; "
                         f"run `itdr materialize --datasets {context.partition_key}` first")
@@ -86,7 +90,18 @@ def lora_adapter(context: dg.AssetExecutionContext, config: TrainingConfig, itdr
                  pipes_subprocess_client: dg.PipesSubprocessClient) -> dg.MaterializeResult:
     """A LoRA adapter trained on one cell of the latest published version, saved under
     $ITDR_HOME/adapters/<version>/<task>-<profile>/<adapter id>."""
-    cfg = config.run_config(itdr.settings(), recorded_version(context))
+    settings = itdr.settings()
+    version = recorded_version(context)
+    if config.max_steps == 0 and not config.full_run:
+        manifest = json.loads((settings.published / version / "manifest.json").read_text())
+        rows = sum(f["rows"] for f in manifest["files"] if (f["task"], f["profile"], f["split"])
+                   == (config.task, config.profile, "train"))
+        steps = int(rows * config.epochs / (config.batch_size * config.grad_accum))
+        raise dg.Failure(description=f"refusing an epoch-based run of about {steps} steps on {config.task}/"
+                                     f"{config.profile} ({rows} train records): set max_steps, or full_run: true "
+                                     "to train the whole epoch (hours on a CPU). `Materialize all` never trains "
+                                     "by accident.")
+    cfg = config.run_config(settings, version)
     return _launch(context, pipes_subprocess_client, "train", cfg).get_materialize_result()
 
 

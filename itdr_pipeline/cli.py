@@ -189,7 +189,8 @@ def train(
         task=task, profile=profile, max_steps=max_steps, epochs=epochs, shots=shots, eval_limit=eval_limit,
         base_model=base_model, batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
         lora_rank=lora_rank, lora_alpha=lora_alpha if lora_alpha is not None else 2 * lora_rank,
-        max_length=max_length, mask_prompt=not no_mask_prompt, precision=precision, seed=seed, run_name=run_name),
+        max_length=max_length, mask_prompt=not no_mask_prompt, precision=precision, seed=seed, run_name=run_name,
+        full_run=True),  # asked for on the command line: --max-steps 0 means the epochs given
         evaluate_only=False)
 
 

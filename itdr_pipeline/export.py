@@ -161,7 +161,8 @@ def latest_version_dir(settings: Settings, dataset: str) -> Path:
 
     folder = read_state(settings).get((INSTRUCTIONS, dataset))
     if folder is None:
-        raise ItdrError(f"no published version for dataset {dataset!r}; run `itdr materialize --datasets {dataset}`")
+        raise ItdrError(f"nothing published yet for dataset {dataset!r} under {settings.home}; "
+                        f"run `itdr materialize --datasets {dataset}`")
     return settings.home / folder
 
 

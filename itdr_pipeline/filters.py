@@ -103,6 +103,9 @@ def apply_filters(con: duckdb.DuckDBPyConnection, dataset: str, cfg: FilterConfi
         con.execute("DELETE FROM filter_runs WHERE dataset = ?", [dataset])
         con.execute("INSERT INTO filter_runs VALUES (?, ?, ?, ?)",
                     [dataset, canonical_json(cfg.as_dict()), kept, canonical_json(dropped)])
+        # Records rendered from the previous filtered table are stale now: every task renders anew.
+        con.execute("DELETE FROM instruction_records WHERE dataset = ?", [dataset])
+        con.execute("DELETE FROM render_runs WHERE dataset = ?", [dataset])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

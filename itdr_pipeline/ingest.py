@@ -47,6 +47,9 @@ def ingest_dataset(
     ctx = SourceContext(con, spec, located.folder, located.files, max_reject_share)
     result = get_parser(spec.format)(ctx)
     record_source_files(con, spec.id, located.inspected)
+    # What was derived from the previous canonical tables is stale: filter and render anew.
+    for table in ("filtered_interactions", "filter_runs", "instruction_records", "render_runs"):
+        con.execute(f"DELETE FROM {table} WHERE dataset = ?", [spec.id])
     return IngestReport(result, located.inspected)
 
 

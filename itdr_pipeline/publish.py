@@ -34,7 +34,7 @@ from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.tasks.base import RECORD_SCHEMA, SPLITS
 
 # Bump when rendering or publishing logic changes output bytes for the same inputs.
-CODE_VERSION = f"{__version__}+render.3"  # render.3: candidate_texts, history_labels
+CODE_VERSION = f"{__version__}+render.4"  # render.4: tasks rendered (and recorded) one by one
 # The version folder's layout and formats (HF card, LLaMA-Factory files, statistics).
 PUBLISH_FORMAT = 2
 PUBLISH_CODE_VERSION = f"{CODE_VERSION}+publish.{PUBLISH_FORMAT}"
@@ -57,16 +57,18 @@ def version_inputs(con: duckdb.DuckDBPyConnection, dataset: str, tokenizer: dict
         "SELECT file, sha256, bytes, status, official_sha256 FROM source_files WHERE dataset = ? ORDER BY file",
         [dataset],
     ).fetchall()
-    run = con.execute("SELECT config_json, templates_sha256 FROM render_runs WHERE dataset = ?", [dataset]).fetchone()
+    runs = con.execute("SELECT task, config_json, templates_sha256 FROM render_runs WHERE dataset = ? ORDER BY task",
+                       [dataset]).fetchall()
     filters = con.execute("SELECT config_json FROM filter_runs WHERE dataset = ?", [dataset]).fetchone()
-    if not sources or run is None or filters is None:
-        raise ItdrError(f"{dataset}: nothing to publish; ingest and render it first (`itdr materialize --datasets {dataset}`)")
+    if not sources or not runs or filters is None:
+        raise ItdrError(f"{dataset}: nothing to publish: no task rendered any record (ingest and render it first, "
+                        f"`itdr materialize --datasets {dataset}`; a required raw file may be absent)")
     return {
         "dataset": dataset,
         "code_version": CODE_VERSION,
         "publish_format": PUBLISH_FORMAT,
-        "templates_sha256": run[1],
-        "config": json.loads(run[0]),
+        "templates_sha256": {task: sha for task, _, sha in runs},
+        "config": {task: json.loads(config) for task, config, _ in runs},
         "filters": json.loads(filters[0]),
         "sources": [dict(zip(("file", "sha256", "bytes", "status", "official_sha256"), s)) for s in sources],
         "stats_tokenizer": tokenizer,

@@ -1,6 +1,7 @@
 """Render every applicable task and profile of a dataset into `instruction_records`, and check them."""
 
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,20 +77,38 @@ def cdr_source(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, settings: Rend
     return source if ready else None
 
 
+@dataclass(frozen=True)
+class RenderOutcome:
+    counts: dict[tuple[str, str, str], int]  # (task, profile, split) -> records, for the rendered tasks
+    skipped: dict[str, str]  # task -> why it has no records (not fed, no source domain, no eligible targets)
+    dropped: dict[str, int]  # reason -> candidates/targets left out while rendering (datatrove-style)
+
+
 def render_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[str],
                    settings: RenderSettings, progress: Callable[[str], None] | None = None,
                    explicit: bool = True) -> dict[tuple[str, str, str], int]:
-    """Replace the dataset's records; returns row counts per (task, profile, split).
+    """Replace the dataset's records of `tasks` (other tasks' records stay); returns row counts per
+    (task, profile, split) of those tasks. See render_tasks for `explicit`."""
+    return render_tasks(con, spec, tasks, settings, progress, explicit).counts
+
+
+def render_tasks(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[str],
+                 settings: RenderSettings, progress: Callable[[str], None] | None = None,
+                 explicit: bool = True) -> RenderOutcome:
+    """Replace the dataset's records of `tasks`, in one transaction; a task that yields no record is
+    reported as skipped with the reason.
 
     With `explicit=False` (the task list is the dataset's default), cdr is skipped, with a note,
     when no source domain is configured and ingested; asked for by name, it fails instead."""
     require_filtered(con, spec.id)
+    skipped: dict[str, str] = {}
     if not explicit and "cdr" in tasks and cdr_source(con, spec, settings) is None:
         tasks = [t for t in tasks if t != "cdr"]
+        skipped["cdr"] = ("no source domain ready (set cdr_source to an ingested dataset, e.g. another category "
+                          "of the same source)")
         if progress:
-            progress(f"{spec.id}: cdr skipped: no source domain ready (set cdr_source to an ingested dataset, "
-                     "e.g. another category of the same source)")
-    tables = []
+            progress(f"{spec.id}: cdr skipped: {skipped['cdr']}")
+    tables: dict[str, list[pa.Table]] = {}
     sequences: dict[bool, str] = {}
     for task in tasks:
         for profile in task_profiles(spec, task, settings):
@@ -101,34 +120,52 @@ def render_dataset(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: lis
                 if rated not in sequences:
                     sequences[rated] = build_sequence(con, spec.id, rated=rated,
                                                       name="seq_rated" if rated else "seq_all")
-                tables.append(fn(con, spec, profile, settings, sequences[rated]))
+                tables.setdefault(task, []).append(fn(con, spec, profile, settings, sequences[rated]))
             else:
-                tables.append(fn(con, spec, profile, settings))
-    config = {"tasks": tasks, "settings": settings.as_dict()}
+                tables.setdefault(task, []).append(fn(con, spec, profile, settings))
+    dropped: dict[str, int] = {}
+    for table in (t for group in tables.values() for t in group):
+        for reason, n in json.loads((table.schema.metadata or {}).get(b"dropped", b"{}")).items():
+            dropped[reason] = dropped.get(reason, 0) + n
+    empty = [t for t in tasks if sum(r.num_rows for r in tables.get(t, [])) == 0]
+    for task in empty:
+        kept = con.execute("SELECT kept FROM filter_runs WHERE dataset = ?", [spec.id]).fetchone()[0]
+        skipped[task] = ("no interactions to render from (the filtered table is empty; a ratings file may be absent)"
+                         if kept == 0 else "no eligible targets under these settings (e.g. min_history, cap)")
+        if progress:
+            progress(f"{spec.id}: {task} skipped: {skipped[task]}")
+    config = {"settings": settings.as_dict()}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM instruction_records WHERE dataset = ?", [spec.id])
-        for records in tables:
-            con.execute("INSERT INTO instruction_records BY NAME SELECT * FROM records")
-        con.execute("DELETE FROM render_runs WHERE dataset = ?", [spec.id])
-        con.execute("INSERT INTO render_runs VALUES (?, ?, ?)", [spec.id, canonical_json(config), templates_sha256(tasks)])
+        for task in dict.fromkeys([*tasks, *skipped]):
+            con.execute("DELETE FROM instruction_records WHERE dataset = ? AND task = ?", [spec.id, task])
+            con.execute("DELETE FROM render_runs WHERE dataset = ? AND task = ?", [spec.id, task])
+        for task in tasks:
+            if task in skipped:
+                continue
+            for records in tables[task]:
+                con.execute("INSERT INTO instruction_records BY NAME SELECT * FROM records")
+            con.execute("INSERT INTO render_runs VALUES (?, ?, ?, ?)",
+                        [spec.id, task, canonical_json(config), templates_sha256([task])])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     rows = con.execute(
         """SELECT task, profile, split, count(*) FROM instruction_records WHERE dataset = ?
-           GROUP BY ALL ORDER BY ALL""", [spec.id]).fetchall()
-    return {(t, p, s): n for t, p, s, n in rows}
+           AND list_contains(?, task) GROUP BY ALL ORDER BY ALL""", [spec.id, tasks]).fetchall()
+    return RenderOutcome({(t, p, s): n for t, p, s, n in rows}, skipped, dropped)
 
 
-def check_records(con: duckdb.DuckDBPyConnection, dataset: str) -> list[Finding]:
+def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str] | None = None) -> list[Finding]:
     """Leakage and soundness checks over the rendered records of one dataset. Clean profiles
     (every one but tallrec, which reproduces a published design as it is) block on failure."""
     findings = []
     cells = con.execute("SELECT DISTINCT task, profile FROM instruction_records WHERE dataset = ? ORDER BY ALL",
                         [dataset]).fetchall()
     for task, profile in cells:
+        if tasks is not None and task not in tasks:
+            continue
         severity = "WARN" if profile == "tallrec" else "ERROR"
         where = "dataset = ? AND task = ? AND profile = ?"
         args = [dataset, task, profile]

@@ -48,7 +48,7 @@ _INTERNAL_DDL = (
         report VARCHAR NOT NULL, task VARCHAR NOT NULL, dataset VARCHAR NOT NULL, model VARCHAR NOT NULL,
         metric VARCHAR NOT NULL, value DOUBLE NOT NULL, n BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS render_runs (
-        dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, templates_sha256 VARCHAR NOT NULL)""",
+        dataset VARCHAR NOT NULL, task VARCHAR NOT NULL, config_json VARCHAR NOT NULL, templates_sha256 VARCHAR NOT NULL)""",
 )
 
 
@@ -104,3 +104,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
+
+
+def record_table_schema():
+    """The record layout as a Dagster-free list of (name, type) pairs wrapped by the asset layer."""
+    return [(name, kind) for name, kind in _RECORD_TYPES.items()]

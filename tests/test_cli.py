@@ -79,7 +79,7 @@ def test_failures_are_one_line_and_non_zero(home, tmp_path):
     assert "unknown split profile(s) ['weekly']" in _one_line_failure(run_cli("materialize", "--profiles", "weekly"))
     assert "fraction must be in (0, 1]" in _one_line_failure(run_cli("materialize", "--fraction", "1.5"))
     assert "read-only" in _one_line_failure(run_cli("query", "DROP TABLE users"))
-    assert "no warehouse" in _one_line_failure(run_cli("query", "SELECT 1"))
+    assert "nothing committed yet" in _one_line_failure(run_cli("query", "SELECT 1"))
     assert "nothing published yet" in _one_line_failure(
         run_cli("export", "--dataset", "demo", "--task", "preference", "--out", str(tmp_path / "x")))
 

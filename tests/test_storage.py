@@ -200,6 +200,9 @@ def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_break
     # old published bytes untouched; the killed run left no temporary folder behind in published/
     assert {k: v for k, v in _published_hashes(settings).items() if k in published} == published
     assert not [p for p in settings.published.iterdir() if p.name.startswith(".tmp")]
+    # a runaway query is stopped by the time limit, with a message that says so
+    slow = run_cli("query", "--timeout", "1", "SELECT count(*) FROM range(100000000000000)", env=env)
+    assert slow.returncode == 1 and "stopped after the 1 s time limit" in slow.stderr
 
 
 def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Path, models_dir: Path):
@@ -220,7 +223,7 @@ def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Pat
                    check=True)
     dagster = Path(sys.executable).with_name("dagster")
     config = tmp_path / "run.yaml"
-    config.write_text(json.dumps({"ops": {"instruction_records": {"config": {"tasks": ["preference"]}}}}))
+    config.write_text(json.dumps({"ops": {"preference_records": {"config": {"profiles": ["temporal"]}}}}))
     runs = [subprocess.Popen([str(dagster), "job", "execute", "-m", "assets.definitions", "-j", "main",
                               "--tags", json.dumps({"dagster/partition": key}), "-c", str(config)],
                              env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -251,3 +254,82 @@ def test_the_storage_layout_written_to_a_second_folder_reads_the_same(tmp_path: 
     here = run_cli("query", sql, env=_env(settings.home), check=True).stdout
     there = run_cli("query", sql, env=_env(bucket), check=True).stdout
     assert here == there and "rp\ttest" in there
+
+
+def test_sensor_requests_a_run_when_a_raw_folder_appears_or_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import shutil
+
+    import dagster as dg
+
+    from assets.definitions import raw_files_changed
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ITDR_RAW_DIR", str(raw))
+
+    def tick(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
+        ctx = dg.build_sensor_context(cursor=cursor)
+        return list(raw_files_changed(ctx)), ctx.cursor
+
+    requests, cursor = tick(None)
+    assert requests == []  # nothing there yet (the synthetic demo is never requested)
+    folder = raw / "ml-100k"
+    folder.mkdir()
+    for name in ("u.data", "u.item", "u.user", "u.genre"):
+        shutil.copy(shared_dataset("ml-100k") / name, folder / name)
+    requests, cursor = tick(cursor)
+    assert [r.partition_key for r in requests] == ["ml-100k"]
+    first_key = requests[0].run_key
+    assert tick(cursor)[0] == []  # unchanged: no new request
+    with open(folder / "u.data", "a") as fh:
+        fh.write("1\t1\t5\t881250949\n")
+    requests, cursor = tick(cursor)
+    assert [r.partition_key for r in requests] == ["ml-100k"] and requests[0].run_key != first_key
+
+
+def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, models_dir: Path):
+    """`dagster dev` on 127.0.0.1, a run launched over GraphQL (queued, started by the daemon, run
+    with the default multiprocess executor), `itdr query` polling meanwhile."""
+    import socket
+
+    import requests
+    from dagster_graphql import DagsterGraphQLClient
+
+    settings = _settings(tmp_path / "home")
+    link_models(settings.home, models_dir)
+    env = _env(settings.home)
+    run_cli("materialize", "--datasets", "demo", "--tasks", "preference", env=env, check=True)  # also writes dagster.yaml
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    server = subprocess.Popen([str(dagster), "dev", "-m", "assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
+                              cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "dagster dev did not come up"
+            time.sleep(1)
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        with _Readers(settings, env) as readers:
+            run_id = client.submit_job_execution(
+                "main", run_config={"ops": {"rp_records": {"config": {"cap": 500}}}},
+                tags={"dagster/partition": "demo"})
+            deadline = time.monotonic() + 480
+            while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
+                assert time.monotonic() < deadline, f"run still {status}"
+                time.sleep(2)
+        assert status == "SUCCESS"
+        assert readers.failures == [] and readers.reads >= 2
+        tasks = run_cli("query", "SELECT DISTINCT task FROM instructions ORDER BY 1", env=env, check=True).stdout
+        assert "rp" in tasks.split() and "preference" in tasks.split()
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

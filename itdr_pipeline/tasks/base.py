@@ -22,6 +22,7 @@ same bytes and changing one record never reshuffles another.
 """
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -426,7 +427,9 @@ class RecordBuilder:
         unknown = {k for r in rows for k in r} - set(RECORD_SCHEMA.names)
         if unknown:
             raise ValueError(f"{self.task}: unknown record columns {sorted(unknown)}")
-        return pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+        table = pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+        # Why candidates left the cell travels with the table, for the render asset's metadata.
+        return table.replace_schema_metadata({"dropped": json.dumps(self.dropped, sort_keys=True)})
 
 
 def load_items(con: duckdb.DuckDBPyConnection, dataset: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
