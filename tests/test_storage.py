@@ -19,7 +19,7 @@ from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.warehouse import connect
-from tests.conftest import ITDR, REPO, SHARED_RAW, link_models, run_cli, shared_dataset
+from conftest import ITDR, REPO, SHARED_RAW, link_models, run_cli, shared_dataset
 
 PAIR = ("SELECT (SELECT count(*) FROM interactions), (SELECT count(*) FROM instructions), "
         "(SELECT count(DISTINCT dataset) FROM instructions)")

@@ -10,6 +10,7 @@ import argparse
 import base64
 import json
 import logging
+import os
 import sys
 import warnings
 from contextlib import ExitStack
@@ -19,6 +20,12 @@ from typing import Any
 from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
 from training.config import RunConfig
+
+
+def is_main_process() -> bool:
+    """Under `accelerate launch` / torchrun every GPU runs this module; RANK names the process.
+    Only rank 0 saves the adapter, evaluates and reports to Dagster (one materialization, not N)."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 class _Channel:
@@ -44,6 +51,8 @@ def _train(cfg: RunConfig, channel: _Channel) -> dict[str, Any]:
     from training.train import train
 
     outcome = train(cfg, channel.report)
+    if not is_main_process():
+        return {"adapter_dir": str(outcome.adapter_dir)}
     m = outcome.manifest
     losses = m["loss_history"]
     curve = "| step | loss |\n|---:|---:|\n" + "\n".join(f"| {h['step']} | {h['loss']:.4f} |" for h in losses)
@@ -113,12 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     cfg = RunConfig.load(args.config)
     with ExitStack() as stack:
-        pipes = stack.enter_context(open_dagster_pipes()) if PipesEnvVarParamsLoader().is_dagster_pipes_process() else None
+        main_process = is_main_process()
+        pipes = (stack.enter_context(open_dagster_pipes())
+                 if main_process and PipesEnvVarParamsLoader().is_dagster_pipes_process() else None)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
         channel = _Channel(pipes)
         if args.command in ("train", "run"):
             _train(cfg, channel)
-        if args.command in ("evaluate", "run"):
+        if args.command in ("evaluate", "run") and main_process:
             _evaluate(cfg, channel)
     return 0
 

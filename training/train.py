@@ -57,6 +57,8 @@ def train(cfg: RunConfig, report: Report) -> TrainOutcome:
         report(f"resuming from {resume}", {"resumed_from": str(resume)})
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
+    if not trainer.is_world_process_zero():  # several GPUs: rank 0 alone writes the adapter
+        return TrainOutcome(final, {}, trained=True)
 
     out = partial / "adapter"
     trainer.model.save_pretrained(out)
