@@ -5,7 +5,11 @@ check results, data versions and lineage made from the command line show up in t
 """
 
 import os
+import signal
+import socket
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -51,11 +55,61 @@ def prepare_instance(settings: Settings) -> None:
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
 
 
+_PID_TAG, _HOST_TAG = "itdr/pid", "itdr/host"
+
+
+def _run_tags() -> dict[str, str]:
+    """Which process runs it: lets a later command tell a dead in-process run from a live one."""
+    return {_PID_TAG: str(os.getpid()), _HOST_TAG: socket.gethostname()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark as failed the in-process runs of this host whose process died (kill -9, OOM): without
+    this they would show as STARTED in the UI forever. Returns their run ids."""
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid, host = run.tags.get(_PID_TAG), run.tags.get(_HOST_TAG)
+        if pid and host == socket.gethostname() and not _alive(int(pid)):
+            instance.report_run_failed(run, f"the process running it (pid {pid}) died without finishing; "
+                                            "marked failed by itdr when the next command started")
+            failed.append(run.run_id)
+    return failed
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler or `kill`) stops a run like Ctrl-C does: Dagster ends it as a failure
+    with the interruption in its event log, and every lock is released on the way out."""
+    def handler(_signum: int, _frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # the path Dagster's own interrupt handling knows
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _innermost(error: object) -> str:
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    message = getattr(error, "message", str(error)).strip().splitlines()[0]
-    return message.split(": ", 1)[1] if message.split(": ", 1)[0].endswith("Error") else message
+    lines = getattr(error, "message", str(error)).strip().splitlines()
+    message = lines[0] if lines else type(error).__name__
+    interrupted = ("KeyboardInterrupt", "InterruptException", "DagsterExecutionInterruptedError")
+    if getattr(error, "cls_name", "") in interrupted or any(w in message for w in (*interrupted, "Query interrupted")):
+        return "interrupted (Ctrl-C or SIGTERM): the run is marked failed, nothing was committed"
+    head, _, rest = message.partition(": ")
+    return rest if head.endswith("Error") and rest else message
 
 
 def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
@@ -88,10 +142,11 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
     selection = [key for key in job.asset_layer.executable_asset_keys
                  if not key.path[-1].endswith("_records") or key.path[-1].removesuffix("_records") in chosen]
     outcomes = []
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
+        fail_dead_runs(instance)
         for dataset in datasets:
             result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
-                                            raise_on_error=False, asset_selection=selection)
+                                            raise_on_error=False, asset_selection=selection, tags=_run_tags())
             metadata = {
                 mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
                 for mat in result.asset_materializations_for_node("published_splits")
@@ -114,9 +169,10 @@ def train(settings: Settings, dataset: str, config: dict[str, object], evaluate_
     steps = ["evaluation_report"] if evaluate_only else ["lora_adapter", "evaluation_report"]
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                   "ops": {step: {"config": config} for step in steps}}
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
+        fail_dead_runs(instance)
         result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
-                                        raise_on_error=False)
+                                        raise_on_error=False, tags=_run_tags())
     metadata = {mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
                 for step in steps for mat in result.asset_materializations_for_node(step)} if result.success else {}
     return RunOutcome(dataset, result.success, result.run_id, "" if result.success else _failure_reason(result),

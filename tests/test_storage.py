@@ -147,6 +147,23 @@ class _Readers:
         self._thread.join(timeout=120)
 
 
+def _wait_until_held(lock: Path, timeout: float = 120) -> None:
+    """Until another process holds the partition lock (the file itself outlives its holders)."""
+    import fcntl
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lock.exists():
+            with open(lock) as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    return
+        time.sleep(0.1)
+    raise AssertionError(f"nobody took {lock} within {timeout} s")
+
+
 def _env(home: Path) -> dict[str, str]:
     return {"ITDR_HOME": str(home), "ITDR_RAW_DIR": str(SHARED_RAW), "DAGSTER_HOME": str(home / "dagster")}
 
@@ -171,11 +188,8 @@ def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_break
     victim = subprocess.Popen([str(ITDR), "materialize", "--datasets", "ml-100k", "--tasks", "preference"],
                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
-    lock = settings.work / "ml-100k.lock"
-    deadline = time.monotonic() + 120
-    while not lock.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(3)  # inside ingest or later: the partition lock and a working file are held
+    _wait_until_held(settings.work / "ml-100k.lock")
+    time.sleep(2)  # inside ingest or later: the partition lock and a working file are held
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
     assert _published_hashes(settings) == published
@@ -333,3 +347,44 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_stop_a_run_cleanly_and_a_killed_run_is_marked_failed(tmp_path: Path, models_dir: Path,
+                                                                                 sig: signal.Signals):
+    import dagster as dg
+
+    settings = _settings(tmp_path / "home")
+    link_models(settings.home, models_dir)
+    env = {**os.environ, **_env(settings.home)}
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([str(ITDR), "materialize", "--datasets", "ml-100k", "--tasks", "preference"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_until_held(settings.work / "ml-100k.lock")
+        time.sleep(1)
+        return proc
+
+    proc = start()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "interrupted (Ctrl-C or SIGTERM)" in err
+    victim = start()
+    victim.kill()  # kill -9: the run is left STARTED in the instance ...
+    victim.wait(timeout=30)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(settings.home / "dagster"))
+        with dg.DagsterInstance.get() as instance:
+            statuses = [r.status for r in instance.get_runs()]
+            assert statuses.count(dg.DagsterRunStatus.STARTED) == 1 and dg.DagsterRunStatus.FAILURE in statuses
+            from assets.runner import fail_dead_runs
+
+            dead = fail_dead_runs(instance)  # ... until the next command marks it failed, with the reason
+            assert len(dead) == 1
+            run = instance.get_run_by_id(dead[0])
+            assert run.status == dg.DagsterRunStatus.FAILURE
+    # nothing was committed by any of them, and the partition is free
+    with catalog.partition(settings, "ml-100k", wait_s=1):
+        pass
+    assert not settings.catalog.exists()
