@@ -53,6 +53,14 @@ def prepare_instance(settings: Settings) -> None:
     if not config.is_file() or (config.read_text().startswith(_MARKER) and config.read_text() != _INSTANCE_YAML):
         config.write_text(_INSTANCE_YAML)
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    # Two commands starting at once on a new home would both migrate the new SQLite storage
+    # (alembic race: "table run_tags already exists"): the first creates it under a lock.
+    import fcntl
+
+    with open(settings.dagster_home / ".init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with dg.DagsterInstance.get() as instance:
+            instance.get_runs(limit=1)
 
 
 _PID_TAG, _HOST_TAG = "itdr/pid", "itdr/host"
