@@ -41,6 +41,8 @@ INSTRUCTIONS = "instructions"  # the view over each dataset's current published 
 # Snapshots no longer referenced are kept this long, so a reader that opened an older catalog
 # can finish its query; crash leftovers (temporary files) are removed after the same delay.
 RETAIN_S = 3600.0
+# A run's staged snapshots are dropped once this old: its later step failed or it was killed.
+STAGE_MAX_AGE_S = 2 * 86400.0
 _STATE_DDL = "CREATE TABLE _catalog (tbl VARCHAR NOT NULL, key VARCHAR NOT NULL, path VARCHAR NOT NULL)"
 _META_DDL = "CREATE TABLE _catalog_meta (home VARCHAR NOT NULL, committed_at TIMESTAMP NOT NULL)"
 
@@ -171,6 +173,9 @@ def collect_garbage(settings: Settings, state: State, retain_s: float = RETAIN_S
     keep = {settings.home / p for p in state.values()}
     for staged in (settings.home / "staging").glob("*.json"):  # runs still in flight
         try:
+            if staged.stat().st_mtime < time.time() - STAGE_MAX_AGE_S:  # a run that failed half-way
+                staged.unlink()
+                continue
             keep |= {settings.home / p for _, _, p in json.loads(staged.read_text())}
         except (FileNotFoundError, ValueError):
             pass
