@@ -141,11 +141,12 @@ def test_360k_counts_and_quarantined_lines(lastfm):
     assert report.result.row_counts == {"users": 5, "items": 6, "interactions": 9, "reviews": 0}
     assert _rejects(report) == [
         (PLAYS_360K, 7, "missing_item"), (PLAYS_360K, 8, "bad_value"), (PLAYS_360K, 10, "bad_user_id"),
-        (PLAYS_360K, 11, "too_few_fields"), (PLAYS_360K, 14, "bad_value"), (PLAYS_360K, 16, "missing_plays"),
+        (PLAYS_360K, 11, "too_few_fields"), (PLAYS_360K, 14, "too_many_fields"), (PLAYS_360K, 16, "missing_plays"),
         ("usersha1-profile.tsv", 5, "bad_value"), ("usersha1-profile.tsv", 7, "bad_user_id"),
     ]
     assert report.result.skipped == {"merged_user_artist_lines": 1, "duplicate_user": 1}
-    assert report.result.dropped["dropped_bad_value"] == 3
+    assert report.result.dropped["dropped_bad_value"] == 2  # lines 8 and profile 5; line 14 has a field too many
+    assert report.result.dropped["dropped_too_many_fields"] == 1
 
 
 def test_360k_artists_plays_and_users(lastfm):

@@ -88,7 +88,7 @@ def _macros(ctx: SourceContext) -> None:
 def _stage_reviews(ctx: SourceContext, name: str, fields_: dict[str, str], user: str, item: str, rating: str,
                    ts: str, per_second: int = 1) -> None:
     """Stage the review file as `stg_reviews`, quarantining lines no interaction can be made of."""
-    ctx.read_json_lines(name, "stg_reviews", fields_)
+    ctx.read_json_lines(name, "stg_reviews", fields_, checked=(rating,))  # bad_rating below says more
     ctx.reject_where("stg_reviews", name, f"coalesce(amz_trim({user}), '') = '' OR coalesce(amz_trim({item}), '') = ''",
                      f"missing_id: {user} or {item} is missing or empty")
     ctx.reject_where("stg_reviews", name, f"{rating} IS NULL OR {rating} NOT IN (1, 2, 3, 4, 5)",

@@ -125,9 +125,9 @@ class SourceContext:
             stats = read_lines(self.con, self.files[name], stage, self._keep_unterminated(name))
         return self._checked(stats, name)
 
-    def read_json_lines(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:
+    def read_json_lines(self, name: str, stage: str, fields: dict[str, str], checked: tuple[str, ...] = ()) -> FileReadStats:
         with self._reading(name):
-            stats = read_json_lines(self.con, self.files[name], stage, fields, self._keep_unterminated(name))
+            stats = read_json_lines(self.con, self.files[name], stage, fields, self._keep_unterminated(name), checked)
         return self._checked(stats, name)
 
     def read_python_literals(self, name: str, stage: str, fields: dict[str, str]) -> FileReadStats:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from itdr_pipeline.errors import RawDataError
-from itdr_pipeline.sources.diagnose import TRUNCATED, chunks, unreadable, unterminated_tail
+from itdr_pipeline.sources.diagnose import TRUNCATED, chunks, refuse_binary, unreadable, unterminated_tail
 
 _REASONS = {
     "CAST": "bad_value",
@@ -36,6 +36,12 @@ def epoch_check(column: str, per_second: int = 1) -> tuple[str, str]:
     unit = {1: "seconds", 1000: "milliseconds"}.get(per_second, f"1/{per_second} s")
     return (f"{column} IS NOT NULL AND NOT {column} BETWEEN {lo} AND {hi}",
             f"bad_value: {column} is outside the epoch {unit} a timestamp can hold (years 1-9999)")
+
+
+def required(*columns: str) -> tuple[tuple[str, str], ...]:
+    """`checks` quarantining rows where a column the canonical row cannot do without is empty
+    (DuckDB reads an empty field as NULL, which is no cast error)."""
+    return tuple((f"{c} IS NULL", f"missing_value: {c} is empty") for c in columns)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class FileReadStats:
         return len(self.rejected) / self.lines if self.lines else 0.0
 
 
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT"}
+
+
 def read_delimited(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -82,10 +92,18 @@ def read_delimited(
     otherwise fail the whole write with no line named). A last line without a line ending is
     quarantined as truncated unless `keep_unterminated()` says the file is the official one.
     """
+    # DuckDB's integer parser rounds ".196" or "3.5" to a whole number in silence: integer columns
+    # are read as text, lines that are not plain integers quarantined, the rest cast exactly.
+    integers = [name for name, kind in columns.items() if kind.upper() in _INTEGER_TYPES]
+    # (The checks see each as its exact cast, NULL when out of the type's range, and as read in `<name>__text`.)
+    checks = (*((f"{name}__text IS NOT NULL AND (NOT regexp_full_match(trim({name}__text), '[+-]?[0-9]+') OR {name} IS NULL)",
+                 f"bad_value: {name} is not a whole number that {columns[name].upper()} can hold")
+                for name in integers), *checks)
+    typed = {name: columns[name] for name in integers}
     options = {
         "delim": delim,
         "header": header,
-        "columns": columns,
+        "columns": {name: "VARCHAR" if name in integers else kind for name, kind in columns.items()},
         "encoding": encoding,
         "quote": quote,
         "escape": quote,
@@ -96,6 +114,7 @@ def read_delimited(
     }
     if dateformat:
         options["dateformat"] = dateformat
+    refuse_binary(path)
     named = ", ".join(f"{k} := ${k}" for k in options)
     # DuckDB appends to an existing rejects table: start clean, or an earlier read's rejects repeat.
     con.execute(f"DROP TABLE IF EXISTS {stage}_rejects")
@@ -118,7 +137,7 @@ def read_delimited(
     # DuckDB numbers records, not physical lines: a quoted field with line breaks shifts them.
     lines = _physical_lines(path, [pos for _, pos, *_ in found]) if quote and found else [r[0] for r in found]
     rejected = [
-        Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}",
+        Rejected(path.name, int(line), _reason(kind, msg),
                  raw.strip("\r\n") if raw is not None else None)
         for line, (_, _, kind, msg, raw) in zip(lines, found, strict=True)
     ]
@@ -126,11 +145,20 @@ def read_delimited(
     # The cut last line first: it is the stage's last record only until checks delete rows.
     if (tail := unterminated_tail(path, encoding)) is not None and not keep_unterminated():
         rejected = _reject_tail(con, stage, path, tail, rejected, header)
-    if checks:
-        rejected += _reject_checked(con, path, stage, checks, header, refused)
+    if checks:  # never empty when a column is an integer
+        rejected += _reject_checked(con, path, stage, checks, header, refused, typed, quote)
+    if integers:  # a new table, not ALTER: DuckDB's ALTER also casts the rows the checks deleted
+        casts = ", ".join(f"CAST(trim({name}) AS {columns[name]}) AS {name}" for name in integers)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * REPLACE ({casts}) FROM {stage}")
     rows = con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
     rejected.sort(key=lambda r: r.line_no)
     return FileReadStats(path.name, int(rows), rejected)
+
+
+def _reason(kind: str, message: str) -> str:
+    """A reject's reason: our category, then DuckDB's words (cut: they quote the whole bad value)."""
+    text = f"{_REASONS.get(kind, 'malformed')}: {message}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _reject_tail(con: duckdb.DuckDBPyConnection, stage: str, path: Path, tail, rejected: list[Rejected],
@@ -146,31 +174,42 @@ def _reject_tail(con: duckdb.DuckDBPyConnection, stage: str, path: Path, tail, r
 
 
 def _reject_checked(con: duckdb.DuckDBPyConnection, path: Path, stage: str, checks: tuple[tuple[str, str], ...],
-                    header: bool, refused: set[int]) -> list[Rejected]:
-    """Quarantine the staged rows failing a check, each once (first failing check's reason)."""
+                    header: bool, refused: set[int], typed: dict[str, str] | None = None,
+                    quote: str = "") -> list[Rejected]:
+    """Quarantine the staged rows failing a check, each once (first failing check's reason). Columns
+    staged as text for `typed` are seen by the checks cast (and as `<name>__text` as read)."""
     reason_sql = " ".join(f"WHEN {cond} THEN $r{i}" for i, (cond, _) in enumerate(checks))
     params = {f"r{i}": reason for i, (_, reason) in enumerate(checks)}
-    bad = con.execute(f"SELECT * FROM (SELECT rowid AS r, CASE {reason_sql} END AS why FROM {stage}) WHERE why IS NOT NULL ORDER BY r",
-                      params).fetchall()
+    view = f"SELECT rowid AS r, *" if not typed else (
+        f"SELECT rowid AS r, * REPLACE ({', '.join(f'TRY_CAST(trim({c}) AS {t}) AS {c}' for c, t in typed.items())}), "
+        + ", ".join(f"{c} AS {c}__text" for c in typed))
+    bad = con.execute(f"SELECT * FROM (SELECT r, CASE {reason_sql} END AS why FROM ({view} FROM {stage})) "
+                      "WHERE why IS NOT NULL ORDER BY r", params).fetchall()
     if not bad:
         return []
     con.execute(f"DELETE FROM {stage} WHERE rowid IN (SELECT unnest($ids::BIGINT[]))", {"ids": [r for r, _ in bad]})
-    located = _record_lines(path, [r for r, _ in bad], header, refused)
+    located = _record_lines(path, [r for r, _ in bad], header, refused, quote)
     return [Rejected(path.name, located[r][0], why, located[r][1]) for r, why in bad]
 
 
-def _record_lines(path: Path, record_ids: list[int], header: bool, refused: set[int]) -> dict[int, tuple[int, str]]:
-    """Physical line number and text of the given 0-based staged records, in one streaming pass:
-    DuckDB skips empty lines and the header and leaves out the lines it refused. (A quoted field
-    holding a line break would shift this; the sources that quote never break lines in fields.)"""
+def _record_lines(path: Path, record_ids: list[int], header: bool, refused: set[int],
+                  quote: str = "") -> dict[int, tuple[int, str]]:
+    """Physical line number (of its first line) and text of the given 0-based staged records, in
+    one streaming pass: DuckDB skips empty lines and the header and leaves out the lines it refused;
+    with a quote character, a line break inside a quoted field continues the record (an odd count
+    of quotes on a line opens or closes a field; an escaped quote is doubled, so counts stay even)."""
     wanted, out = set(record_ids), {}
-    record, line_no, pending = -1, 0, b""
+    record, line_no, pending, quoted = -1, 0, b"", False
+    mark = quote.encode() if quote else b""
     for data in chunks(path):
         parts = (pending + data).split(b"\n")
         pending = parts.pop()
         for raw in parts:
             line_no += 1
-            if (header and line_no == 1) or not raw.strip(b"\r") or line_no in refused:
+            continued = quoted
+            if mark and raw.count(mark) % 2:
+                quoted = not quoted
+            if continued or (header and line_no == 1) or not raw.strip(b"\r") or line_no in refused:
                 continue
             record += 1
             if record in wanted:

@@ -13,6 +13,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from itdr_pipeline.errors import RawDataError
+
 TRUNCATED = "truncated: last line has no line ending (cut mid-line?)"
 _CHUNK = 1 << 22
 _LINE_ENDINGS = (b"\n", b"\r")  # CR alone ends lines in some old exports (DuckDB detects it too)
@@ -27,8 +29,7 @@ class Tail:
 
 
 def _is_gzip(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
+    return path.suffix == ".gz"  # as DuckDB's readers decide (compression 'auto' goes by the name)
 
 
 def _gzip_chunks(path: Path):
@@ -67,10 +68,13 @@ def unterminated_tail(path: Path, encoding: str = "utf-8") -> Tail | None:
             handle.seek(size - 1)
             if handle.read(1) in _LINE_ENDINGS:
                 return None
-    lines, tail = 0, b""
+    lines, tail, after_cr = 0, b"", False
     try:
         for data in chunks(path):
-            lines += data.count(b"\n")
+            # Line breaks as DuckDB counts them: LF, CRLF, and a CR alone (so the tail's number
+            # matches the line numbers of its rejects).
+            lines += data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n") - (after_cr and data[:1] == b"\n")
+            after_cr = data.endswith(b"\r")
             cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
             tail = data[cut + 1:] if cut >= 0 else tail + data
             if len(tail) > 1 << 20:  # a huge unterminated line: keep its start only
@@ -105,12 +109,12 @@ def first_bad_byte(path: Path, encoding: str) -> BadByte | None:
         for data in chunks(path):
             pending = decoder.getstate()[0]  # bytes of a character split across chunks
             start = offset - len(pending)
+            invalid = None
             try:
                 text = decoder.decode(data)
-            except UnicodeDecodeError as exc:
-                joined = pending + data
-                return BadByte(start + exc.start, lines + joined.count(b"\n", 0, exc.start) + 1,
-                               joined[exc.start], f"not valid {encoding} text")
+            except UnicodeDecodeError as exc:  # a control character before it still comes first
+                invalid = exc.start
+                text = (pending + data)[:exc.start].decode("utf-8")
             if hit := control.search(text):
                 joined = pending + data
                 at = hit.start() if latin1 else len(text[:hit.start()].encode("utf-8"))
@@ -118,11 +122,41 @@ def first_bad_byte(path: Path, encoding: str) -> BadByte | None:
                 kind = "a NUL byte" if code == 0 else f"a control character (not text in {encoding})"
                 return BadByte(start + at, lines + joined.count(b"\n", 0, at) + 1, code,
                                f"{kind}: binary data where text was expected")
+            if invalid is not None:
+                joined = pending + data
+                return BadByte(start + invalid, lines + joined.count(b"\n", 0, invalid) + 1, joined[invalid],
+                               f"not valid {encoding} text")
             lines += data.count(b"\n")
             offset += len(data)
-    except (EOFError, zlib.error, OSError) as exc:
+        pending = decoder.getstate()[0]
+        if pending:  # the file ends inside a multi-byte character
+            return BadByte(offset - len(pending), lines + 1, pending[0], f"not valid {encoding} text (cut character)")
+    except (EOFError, zlib.error) as exc:
         return BadByte(offset, lines + 1, 0, f"the compressed stream is corrupt or cut short ({exc})")
     return None
+
+
+_SNIFF = 1 << 16
+
+
+def refuse_binary(path: Path) -> None:
+    """Raise when the file's first 64 KiB hold a NUL byte: no text format here has one, and DuckDB
+    would read such a file as text lines of garbage (or fail with no position)."""
+    head = b""
+    try:
+        for data in chunks(path):
+            head += data
+            if len(head) >= _SNIFF:
+                break
+    except (EOFError, zlib.error):
+        pass  # a corrupt stream is reported by the reader, with the offset where it breaks
+    except OSError as err:
+        raise RawDataError(f"{path}: cannot be read ({err.strerror or err})") from err
+    at = head.find(b"\x00", 0, _SNIFF)
+    if at >= 0:
+        line = head.count(b"\n", 0, at) + 1
+        raise RawDataError(f"{path}: byte offset {at} (line {line}): a NUL byte: binary data (or UTF-16 text) "
+                           "where text was expected")
 
 
 def _line_of(data: bytes, index: int) -> int:
@@ -147,7 +181,11 @@ def unreadable(path: Path, expected: str, encoding: str, exc: Exception) -> str:
     """The one-line reason for a file DuckDB refused as a whole: where it stops being what was
     expected (found here: DuckDB's messages on encoding and binary input name no position)."""
     duck = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-    if (bad := first_bad_byte(path, encoding)) is not None:
+    try:
+        bad = first_bad_byte(path, encoding)
+    except OSError as err:  # gone, a folder, no permission: the OS says which
+        return f"{path}: cannot be read ({err.strerror or err}); expected {expected} (DuckDB: {duck})"
+    if bad is not None:
         where = bad.describe()
     elif m := _DUCK_LINE.search(str(exc)):
         where = f"line {m.group(1)}"

@@ -24,8 +24,8 @@ import duckdb
 import pyarrow as pa
 
 from itdr_pipeline.errors import RawDataError
-from itdr_pipeline.sources.delimited import _REASONS, FileReadStats, Rejected
-from itdr_pipeline.sources.diagnose import TRUNCATED, first_bad_byte, unreadable, unterminated_tail
+from itdr_pipeline.sources.delimited import FileReadStats, Rejected, _reason
+from itdr_pipeline.sources.diagnose import TRUNCATED, first_bad_byte, refuse_binary, unreadable, unterminated_tail
 
 _CONTROL = "\x01"  # never raw inside valid JSON (control characters must be escaped there)
 _MAX_LINE = 64 * 1024 * 1024
@@ -38,6 +38,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
     carriage returns stripped, with its exact 1-based line number (for `SourceContext.reject_where`).
     A last line without a line ending is quarantined as truncated unless `keep_unterminated()`."""
     raw = f"{stage}_raw"
+    refuse_binary(path)
     con.execute(f"DROP TABLE IF EXISTS {raw}_rejects")  # DuckDB appends to an existing rejects table
     con.execute(f"DROP TABLE IF EXISTS {raw}_scans")
     try:
@@ -52,7 +53,7 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
     except duckdb.Error as exc:
         raise RawDataError(unreadable(path, "UTF-8 text, one record per line", "utf-8", exc)) from exc
     rejected = [
-        Rejected(path.name, int(line), _REASONS.get(kind, "malformed") + f": {msg}", text)
+        Rejected(path.name, int(line), _reason(kind, msg), text)
         for line, kind, msg, text in con.execute(
             f"""SELECT line, arg_min(error_type::VARCHAR, column_idx), arg_min(error_message, column_idx),
                        any_value(csv_line) FROM {raw}_rejects GROUP BY line ORDER BY line""").fetchall()
@@ -81,27 +82,45 @@ def read_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
 
 
 def read_json_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, fields: dict[str, str],
-                    keep_unterminated: Callable[[], bool] = lambda: False) -> FileReadStats:
-    """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field."""
+                    keep_unterminated: Callable[[], bool] = lambda: False, checked: tuple[str, ...] = ()) -> FileReadStats:
+    """Stage `path` as temp table `stage`: `src_row`, `line_no`, then one column per field.
+    A value of a type its field cannot take is quarantined (`bad_type`), except in the `checked`
+    fields, which the caller checks itself with a more specific reason (they stage as NULL)."""
     lines = read_lines(con, path, f"{stage}_lines", keep_unterminated)
-    return _stage_lines(con, path, stage, f"{stage}_lines", fields, lines.rejected)
+    return _stage_lines(con, path, stage, f"{stage}_lines", fields, lines.rejected, checked)
 
 
 def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, lines: str, fields: dict[str, str],
-                 rejected: list[Rejected]) -> FileReadStats:
-    """`lines` (src_row, line_no, line) -> typed `stage`; invalid or non-object lines quarantined."""
+                 rejected: list[Rejected], checked: tuple[str, ...] = ()) -> FileReadStats:
+    """`lines` (src_row, line_no, line) -> typed `stage`; lines that are invalid, not an object, or
+    repeat a top-level key (`json_transform` would silently keep the first value) are quarantined."""
     bad = con.execute(
-        f"""SELECT line_no, CASE WHEN json_valid(line) THEN 'not_an_object: valid JSON but not an object'
-                                ELSE 'bad_json: not valid JSON' END, line
-            FROM {lines} WHERE NOT json_valid(line) OR json_type(line) <> 'OBJECT' ORDER BY src_row"""
+        f"""SELECT line_no, reason, line FROM (
+                SELECT src_row, line_no, line,
+                       CASE WHEN NOT ok THEN 'bad_json: not valid JSON'
+                            WHEN kind <> 'OBJECT' THEN 'not_an_object: valid JSON but not an object'
+                            WHEN len(k) <> len(list_distinct(k))
+                            THEN 'duplicate_key: the object repeats the key '
+                                 || to_json(list_filter(k, lambda x, i: list_position(k, x) < i)[1])
+                       END AS reason
+                FROM (SELECT *, CASE WHEN ok THEN json_type(line) END AS kind,
+                             CASE WHEN ok AND json_type(line) = 'OBJECT' THEN json_keys(line) END AS k
+                      FROM (SELECT *, json_valid(line) AS ok FROM {lines})))
+            WHERE reason IS NOT NULL ORDER BY src_row"""
     ).fetchall()
     rejected += [Rejected(path.name, int(n), reason, text) for n, reason, text in bad]
+    if bad:
+        con.execute(f"DELETE FROM {lines} WHERE line_no IN (SELECT unnest($n::BIGINT[]))", {"n": [n for n, *_ in bad]})
+    mistyped = _mistyped(con, lines, fields, checked)
+    rejected += [Rejected(path.name, int(n), reason, text) for n, reason, text in mistyped]
+    if mistyped:
+        con.execute(f"DELETE FROM {lines} WHERE line_no IN (SELECT unnest($n::BIGINT[]))",
+                    {"n": [n for n, *_ in mistyped]})
     cols = ", ".join(f's."{name}" AS "{name}"' for name in fields)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {stage} AS
             SELECT src_row, line_no, {cols} FROM (
-                SELECT src_row, line_no, json_transform(line, $structure) AS s FROM {lines}
-                WHERE json_valid(line) AND json_type(line) = 'OBJECT')
+                SELECT src_row, line_no, json_transform(line, $structure) AS s FROM {lines})
             ORDER BY src_row""",
         {"structure": json.dumps(fields)},
     )
@@ -109,6 +128,35 @@ def _stage_lines(con: duckdb.DuckDBPyConnection, path: Path, stage: str, lines: 
     con.execute(f"DROP TABLE {lines}")
     rejected.sort(key=lambda r: r.line_no)
     return FileReadStats(path.name, int(rows), rejected)
+
+
+def _mistyped(con: duckdb.DuckDBPyConnection, lines: str, fields: dict[str, str],
+              checked: tuple[str, ...] = ()) -> list[tuple[int, str, str]]:
+    """Lines where a field holds a value its declared type cannot take: `json_transform` would
+    make it NULL (a string for a number or a list) or, for text, the JSON of an array or object,
+    with no sign. Fields declared JSON take anything: that is how a varying type is read."""
+    checks = []
+    for name, kind in fields.items():
+        if kind == "JSON" or name in checked:
+            continue
+        raw, typed = f'r."{name}"', f's."{name}"'
+        if kind == "VARCHAR":
+            cond = f"json_type({raw}) IN ('ARRAY', 'OBJECT')"
+        else:
+            cond = f"{raw} IS NOT NULL AND json_type({raw}) <> 'NULL' AND {typed} IS NULL"
+        reason = f"'bad_type: \"{name}\" holds a JSON ' || json_type({raw}) || ' where {kind} was expected'"
+        checks.append(f"WHEN {cond} THEN {reason}")
+    if not checks:
+        return []
+    raw_structure = json.dumps({name: "JSON" for name, kind in fields.items() if kind != "JSON" and name not in checked})
+    return con.execute(
+        f"""SELECT line_no, reason, line FROM (
+                SELECT line_no, line, CASE {' '.join(checks)} END AS reason
+                FROM (SELECT line_no, line, json_transform(line, $typed) AS s, json_transform(line, $raw) AS r
+                      FROM {lines}))
+            WHERE reason IS NOT NULL ORDER BY line_no""",
+        {"typed": json.dumps(fields), "raw": raw_structure},
+    ).fetchall()
 
 
 def lines_at(path: Path, numbers: list[int]) -> dict[int, str]:
@@ -143,7 +191,8 @@ def _literal_chunks(path: Path, rejected: list[Rejected], keep_unterminated: Cal
     opener = gzip.open if path.suffix == ".gz" else open
     src_row, lines, numbers = 0, [], []
     try:
-        with opener(path, "rt", encoding="utf-8", errors="strict", newline=None) as handle:
+        # utf-8-sig: a BOM at the start is an encoding mark, not data (DuckDB's readers drop it too).
+        with opener(path, "rt", encoding="utf-8-sig", errors="strict", newline=None) as handle:
             for line_no, text in enumerate(handle, start=1):
                 ended = text.endswith("\n")  # only the last line can lack it (CR endings read as LF)
                 text = text.strip()
@@ -153,9 +202,16 @@ def _literal_chunks(path: Path, rejected: list[Rejected], keep_unterminated: Cal
                     rejected.append(Rejected(path.name, line_no, TRUNCATED, text[:10_000]))
                     continue
                 try:
-                    obj = ast.literal_eval(text)
-                    if not isinstance(obj, dict):
+                    node = ast.parse(text, mode="eval").body
+                    if not isinstance(node, ast.Dict):
                         raise ValueError("not a dict")
+                    keys = [ast.literal_eval(k) if k is not None else None for k in node.keys]
+                    obj = ast.literal_eval(node)
+                    if len(obj) != len(keys):  # a literal keeps the last of repeated keys, silently
+                        first = next(k for i, k in enumerate(keys) if k in keys[:i])
+                        rejected.append(Rejected(path.name, line_no, f"duplicate_key: the dict repeats the key {first!r}",
+                                                 text[:10_000]))
+                        continue
                     lines.append(json.dumps(_jsonable(obj), ensure_ascii=False))
                     numbers.append(line_no)
                 except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
@@ -187,6 +243,7 @@ def read_python_literals(con: duckdb.DuckDBPyConnection, path: Path, stage: str,
     """Stage a file of Python dict literals, one per line, as `read_json_lines` stages JSON."""
     lines = f"{stage}_lines"
     rejected: list[Rejected] = []
+    refuse_binary(path)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (src_row BIGINT, line_no BIGINT, line VARCHAR)")
     for chunk in _literal_chunks(path, rejected, keep_unterminated):
         con.execute(f"INSERT INTO {lines} SELECT * FROM chunk")

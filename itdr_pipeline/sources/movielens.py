@@ -13,7 +13,10 @@
 
 from itdr_pipeline.errors import RawDataError
 from itdr_pipeline.sources.base import IngestResult, SourceContext
-from itdr_pipeline.sources.delimited import epoch_check
+from itdr_pipeline.sources.delimited import epoch_check, required
+
+# Every rating needs its four fields, and a time a timestamp can hold.
+RATING_CHECKS = (*required("user_id", "item_id", "rating", "ts"), epoch_check("ts"))
 
 # From the ml-1m README ("USERS FILE DESCRIPTION").
 ML1M_AGE_GROUPS = {1: "Under 18", 18: "18-24", 25: "25-34", 35: "35-44", 45: "45-49", 50: "50-55", 56: "56+"}
@@ -41,13 +44,14 @@ def ingest_ml100k(ctx: SourceContext) -> IngestResult:
     genres = _genres(ctx)
     flags = {f"g{i}": "BOOLEAN" for i in range(len(genres))}
     ctx.read_delimited("u.user", "stg_user", {"user_id": "BIGINT", "age": "INTEGER", "gender": "VARCHAR",
-                                              "occupation": "VARCHAR", "zip_code": "VARCHAR"}, delim="|")
+                                              "occupation": "VARCHAR", "zip_code": "VARCHAR"}, delim="|",
+                       checks=required("user_id"))
     ctx.read_delimited("u.item", "stg_item", {"item_id": "BIGINT", "title": "VARCHAR", "release_date": "DATE",
                                               "video_date": "VARCHAR", "url": "VARCHAR", **flags},
-                       delim="|", encoding="latin-1", dateformat="%d-%b-%Y")
+                       delim="|", encoding="latin-1", dateformat="%d-%b-%Y", checks=required("item_id"))
     ctx.read_delimited("u.data", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT", "rating": "INTEGER",
                                               "ts": "BIGINT"}, delim="\t",
-                       checks=(epoch_check("ts"),))
+                       checks=RATING_CHECKS)
     # Staging views (no copies): the dataset id is bound when the partition is replaced.
     genre_list = ", ".join(f"CASE WHEN g{i} THEN (SELECT name FROM stg_genre WHERE idx = {i}) END"
                            for i in range(len(genres)))
@@ -74,9 +78,10 @@ def ingest_ml100k(ctx: SourceContext) -> IngestResult:
 def ingest_ml1m(ctx: SourceContext) -> IngestResult:
     con = ctx.con
     ctx.read_delimited("users.dat", "stg_user", {"user_id": "BIGINT", "gender": "VARCHAR", "age": "INTEGER",
-                                                 "occupation": "INTEGER", "zip_code": "VARCHAR"}, delim="::")
+                                                 "occupation": "INTEGER", "zip_code": "VARCHAR"}, delim="::",
+                       checks=required("user_id"))
     ctx.read_delimited("movies.dat", "stg_item", {"item_id": "BIGINT", "title": "VARCHAR", "genres": "VARCHAR"},
-                       delim="::", encoding="latin-1")
+                       delim="::", encoding="latin-1", checks=required("item_id"))
     con.execute(
         """CREATE OR REPLACE TEMP VIEW new_users AS
            SELECT user_id::VARCHAR AS user_id, map_extract_value($ages, age) AS age_group, gender,
@@ -93,7 +98,7 @@ def ingest_ml1m(ctx: SourceContext) -> IngestResult:
     else:
         ctx.read_delimited("ratings.dat", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT",
                                                        "rating": "INTEGER", "ts": "BIGINT"}, delim="::",
-                           checks=(epoch_check("ts"),))
+                           checks=RATING_CHECKS)
         con.execute(
             """CREATE OR REPLACE TEMP VIEW new_interactions AS
                SELECT user_id::VARCHAR AS user_id, item_id::VARCHAR AS item_id, rating::DOUBLE AS rating,
@@ -117,9 +122,9 @@ def ingest_latest(ctx: SourceContext) -> IngestResult:
     con = ctx.con
     csv = {"delim": ",", "header": True, "quote": '"'}
     ctx.read_delimited("movies.csv", "stg_item", {"item_id": "BIGINT", "title": "VARCHAR", "genres": "VARCHAR"},
-                       **csv)
+                       checks=required("item_id"), **csv)
     ctx.read_delimited("ratings.csv", "stg_data", {"user_id": "BIGINT", "item_id": "BIGINT", "rating": "DOUBLE",
-                                                   "ts": "BIGINT"}, checks=(epoch_check("ts"),), **csv)
+                                                   "ts": "BIGINT"}, checks=RATING_CHECKS, **csv)
     tags = "SELECT NULL::BIGINT AS item_id, NULL::VARCHAR[] AS tags WHERE false"
     if ctx.path("tags.csv") is not None:
         ctx.read_delimited("tags.csv", "stg_tag", {"user_id": "BIGINT", "item_id": "BIGINT", "tag": "VARCHAR",
