@@ -1,10 +1,17 @@
 import dagster as dg
 
-from assets.render import RENDER_ASSET_NAMES
+from assets.render import RECORD_TABLE_SCHEMA, RENDER_ASSET_NAMES
 from assets.resources import DATASETS, ItdrSettings, partition, record
 from itdr_pipeline import catalog
 from itdr_pipeline.publish import PUBLISH_CODE_VERSION, publish
 from itdr_pipeline.stats import markdown_table
+
+# The published Parquet files: the record layout after a leading `version` column.
+PUBLISHED_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("version", "VARCHAR", description="The published version id (dataset plus a hash of its inputs).",
+                   constraints=dg.TableColumnConstraints(nullable=False)),
+    *RECORD_TABLE_SCHEMA.columns,
+])
 
 
 @dg.asset(
@@ -13,6 +20,7 @@ from itdr_pipeline.stats import markdown_table
     group_name="publish",
     kinds={"parquet", "duckdb"},
     code_version=PUBLISH_CODE_VERSION,
+    metadata={"dagster/column_schema": PUBLISHED_SCHEMA},
     # Re-rendering one task from the UI republishes by itself (with the automation sensor on).
     automation_condition=dg.AutomationCondition.eager(),
 )
@@ -35,6 +43,7 @@ def published_splits(context: dg.AssetExecutionContext, itdr: ItdrSettings):
             "path": dg.MetadataValue.path(str(pub.path)),
             "newly_written": pub.created,
             "dagster/row_count": sum(f["rows"] for f in files),
+            "dagster/column_schema": PUBLISHED_SCHEMA,
             "stats": dg.MetadataValue.md(markdown_table(cells)),
             "stats_per_cell": dg.MetadataValue.json(per_cell),
             "stats_tokenizer": pub.manifest["stats"]["tokenizer"]["model"],

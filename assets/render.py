@@ -6,15 +6,17 @@ from pydantic import Field
 
 from assets.metadata import cell_preview
 from assets.resources import DATASETS, ItdrSettings, partition, record
+from data_contracts import RECORD_CONTRACT, load_contract
 from itdr_pipeline import catalog
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.config import Settings
 from itdr_pipeline.registry import DatasetSpec, get_dataset
 from itdr_pipeline.render import applicable_tasks, check_records, render_tasks
 from itdr_pipeline.tasks.base import TASKS, RenderSettings
-from itdr_pipeline.warehouse import record_table_schema
 
-RECORD_TABLE_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in record_table_schema()])
+# From the record contract, with its column descriptions; on the definition too, so the catalog
+# shows the layout before the first materialization.
+RECORD_TABLE_SCHEMA = load_contract(RECORD_CONTRACT).dagster_schema()
 TASK_TITLES = {"preference": "TALLRec preference (Yes/No)", "rp": "ITDR rating prediction",
                "tkr": "ITDR top-k ranking", "cdr": "ITDR cross-domain recommendation",
                "nir": "ITDR next-item recommendation", "uap": "ITDR user attribute prediction",
@@ -87,6 +89,7 @@ def _render_asset(task: str) -> dg.AssetsDefinition:
         group_name="render",
         kinds={"duckdb"},
         code_version=CODE_VERSION,
+        metadata={"dagster/column_schema": RECORD_TABLE_SCHEMA},
         description=f"{TASK_TITLES[task]}: instruction records (instruction, input, output plus structured ids) "
                     "for every split profile. Re-materialize it alone to re-render this task without re-ingesting.",
         check_specs=[dg.AssetCheckSpec("leakage", asset=f"{task}_records", blocking=True,

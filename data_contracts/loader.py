@@ -17,11 +17,17 @@ from typing import Any
 import yaml
 
 CONTRACT_DIR = Path(__file__).resolve().parent
+# The canonical tables ingest writes and validates, partition by partition.
 CONTRACT_NAMES = ("users", "items", "interactions", "reviews", "rejected_rows")
+# The layout of rendered records: derived data that render replaces rather than migrates, so it is
+# kept out of CONTRACT_NAMES (warehouse.ensure_schema handles it on its own).
+RECORD_CONTRACT = "instruction_records"
 SEVERITIES = ("ERROR", "WARN")
 EXPECTATION_TYPES = ("not_null", "between", "unique", "in_set", "regex", "references")
 _PARAM = re.compile(r"^\$\{([a-z_]+)\}$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Types are pasted into DDL and casts: one plain DuckDB type name, or a list of one (VARCHAR[]).
+_TYPE = re.compile(r"^[A-Z]+(\[\])?$")
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,10 @@ def load_contract(name: str, directory: Path = CONTRACT_DIR) -> Contract:
     for ident in [data["table"], *(c.name for c in columns)]:
         if not _IDENT.match(ident):
             raise ValueError(f"{path}: {ident!r} is not a plain SQL identifier")
+    for col in columns:
+        if not _TYPE.match(col.type):
+            raise ValueError(f"{path}: column {col.name} has type {col.type!r}; "
+                             "use a plain DuckDB type name or a list of one, e.g. VARCHAR[]")
     names = {c.name for c in columns}
     expectations = tuple(_parse_expectation(data["table"], e, names) for e in data.get("expectations") or [])
     return Contract(data["table"], data["description"].strip(), columns, expectations)

@@ -6,19 +6,11 @@ from pathlib import Path
 
 import duckdb
 
-from data_contracts import CONTRACT_NAMES, Contract, load_contract
+from data_contracts import CONTRACT_NAMES, RECORD_CONTRACT, Contract, load_contract
 
-# instruction_records follows the record layout of the tasks (tasks.base.RECORD_SCHEMA).
-_RECORD_TYPES = {"dataset": "VARCHAR NOT NULL", "task": "VARCHAR NOT NULL", "profile": "VARCHAR NOT NULL",
-                 "split": "VARCHAR NOT NULL", "record_idx": "BIGINT NOT NULL", "template_id": "VARCHAR NOT NULL",
-                 "instruction": "VARCHAR NOT NULL", "input": "VARCHAR NOT NULL", "output": "VARCHAR NOT NULL",
-                 "user_id": "VARCHAR", "target_item_id": "VARCHAR", "candidate_item_ids": "VARCHAR[] NOT NULL",
-                 "candidate_texts": "VARCHAR[] NOT NULL",
-                 "ranking_item_ids": "VARCHAR[] NOT NULL", "label": "DOUBLE", "answer_json": "VARCHAR",
-                 "history_item_ids": "VARCHAR[] NOT NULL",
-                 "history_labels": "DOUBLE[] NOT NULL", "source_dataset": "VARCHAR",
-                 "source_history_item_ids": "VARCHAR[] NOT NULL", "target_ts": "TIMESTAMP",
-                 "reference_generator": "VARCHAR NOT NULL"}
+# The record layout (tasks.base.RECORD_SCHEMA follows it; tests/test_record_contract.py checks).
+_RECORDS = load_contract(RECORD_CONTRACT)
+_RECORD_TYPES = {c.name: c.type + ("" if c.nullable else " NOT NULL") for c in _RECORDS.columns}
 
 
 def record_ddl(columns: tuple[str, ...]) -> str:
@@ -26,14 +18,11 @@ def record_ddl(columns: tuple[str, ...]) -> str:
     return ", ".join(f"{c} {_RECORD_TYPES.get(c, 'VARCHAR NOT NULL')}" for c in columns)
 
 
-_RECORD_COLUMNS = ", ".join(f"{name} {kind}" for name, kind in _RECORD_TYPES.items())
-
 # Bookkeeping tables that are not user-facing canonical data, so they carry no contract.
 _INTERNAL_DDL = (
     """CREATE TABLE IF NOT EXISTS source_files (
         dataset VARCHAR NOT NULL, file VARCHAR NOT NULL, path VARCHAR NOT NULL, bytes BIGINT NOT NULL,
         sha256 VARCHAR NOT NULL, official_sha256 VARCHAR, status VARCHAR NOT NULL)""",
-    f"""CREATE TABLE IF NOT EXISTS instruction_records ({_RECORD_COLUMNS})""",
     """CREATE TABLE IF NOT EXISTS filter_runs (
         dataset VARCHAR NOT NULL, config_json VARCHAR NOT NULL, kept BIGINT NOT NULL, dropped_json VARCHAR NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS publications (
@@ -64,10 +53,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     have = [r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'instruction_records' "
         "AND table_schema = current_schema() ORDER BY ordinal_position").fetchall()]
-    if have and have != list(_RECORD_TYPES):
+    if have and have != _RECORDS.column_names:
         con.execute("DROP TABLE instruction_records")
         if _exists(con, "render_runs"):
             con.execute("DELETE FROM render_runs")
+    con.execute(_RECORDS.ddl())
     for ddl in _INTERNAL_DDL:
         con.execute(ddl)
 
@@ -104,8 +94,3 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         yield con
     finally:
         con.close()
-
-
-def record_table_schema():
-    """The record layout as a Dagster-free list of (name, type) pairs wrapped by the asset layer."""
-    return [(name, kind) for name, kind in _RECORD_TYPES.items()]

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.runner import materialize
+from data_contracts import load_contract
 from itdr_pipeline import publish as publish_mod
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
@@ -106,11 +107,18 @@ def test_a_crash_mid_publish_leaves_no_half_version(home, monkeypatch):
 
 
 def test_asset_metadata_reports_rows_schema_preview(home):
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance
 
     _run(home, "demo")
     with DagsterInstance.get() as instance:
-        event = instance.get_latest_materialization_event(__import__("dagster").AssetKey("interactions"))
+        event = instance.get_latest_materialization_event(AssetKey("interactions"))
+        # Render and publish report the record contract's layout, descriptions included.
+        records = {name: instance.get_latest_materialization_event(AssetKey(name)).asset_materialization
+                   .metadata["dagster/column_schema"].schema.columns for name in ("rp_records", "published_splits")}
+    label = next(c for c in load_contract("instruction_records").columns if c.name == "label")
+    for name, columns in records.items():
+        assert next(c.description for c in columns if c.name == "label") == label.description, name
+    assert [c.name for c in records["published_splits"]] == ["version", *[c.name for c in records["rp_records"]]]
     meta = event.asset_materialization.metadata
     assert meta["dagster/row_count"].value == 14287
     assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == ["dataset", "user_id", "item_id"]

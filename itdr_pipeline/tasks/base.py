@@ -376,8 +376,12 @@ def task_templates(task: str, profile: str) -> tuple[list[Template], Template | 
     return seen, (held[0] if held else None)
 
 
-# The instruction_records layout (the warehouse DDL and the published Parquet follow it).
-RECORD_SCHEMA = pa.schema([
+# The instruction_records layout in Arrow (the published Parquet follows it). It restates
+# data_contracts/instruction_records.yaml, where the warehouse DDL and the Dagster column schema
+# come from; tests/test_record_contract.py fails when the two differ.
+# Pyarrow does not enforce a field's nullability; the warehouse's NOT NULL columns do.
+_NULLABLE = ("user_id", "target_item_id", "label", "answer_json", "source_dataset", "target_ts")
+RECORD_SCHEMA = pa.schema([pa.field(name, kind, nullable=name in _NULLABLE) for name, kind in [
     ("dataset", pa.string()), ("task", pa.string()), ("profile", pa.string()), ("split", pa.string()),
     ("record_idx", pa.int64()), ("template_id", pa.string()),
     ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
@@ -394,7 +398,7 @@ RECORD_SCHEMA = pa.schema([
     ("source_history_item_ids", pa.list_(pa.string())),  # cdr: source-domain history shown
     ("target_ts", pa.timestamp("us")),
     ("reference_generator", pa.string()),  # "data" (derived from the source), "grounded-v1", "teacher:<model>"
-])
+]])
 
 
 class RecordBuilder:
