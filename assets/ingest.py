@@ -6,7 +6,7 @@ from assets.resources import DATASETS, ItdrSettings, partition, record
 from itdr_pipeline import catalog
 from data_contracts import load_contract
 from itdr_pipeline.hashing import sha256_json
-from itdr_pipeline.ingest import DEFAULT_MAX_REJECT_SHARE, ingest_dataset
+from itdr_pipeline.ingest import DEFAULT_MAX_REJECT_SHARE, checksum_note, ingest_dataset, strict_default
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.validation import validate_table
@@ -18,8 +18,12 @@ _ORDER = {"users": "user_id", "items": "item_id", "interactions": "src_row", "re
 
 class IngestConfig(dg.Config):
     max_reject_share: float = Field(
-        default=DEFAULT_MAX_REJECT_SHARE, description="Fail a file when more than this share of its lines is malformed."
-    )
+        default=DEFAULT_MAX_REJECT_SHARE, ge=0, le=1,
+        description="Bad-row budget: fail a file when more than this share of its lines is malformed "
+                    "(quarantined lines are counted per file and reason in the metadata).")
+    strict: bool = Field(
+        default=False, description="Fail when a raw file differs from the registry's official checksum "
+                                   "(otherwise a warning in the log and metadata). Also on when ITDR_STRICT=1.")
 
 
 @dg.multi_asset(
@@ -41,15 +45,21 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
     spec = get_dataset(context.partition_key)
     settings = itdr.settings()
     with partition(context, itdr) as con:
-        report = ingest_dataset(con, spec, settings, config.max_reject_share)
+        report = ingest_dataset(con, spec, settings, config.max_reject_share, config.strict or strict_default())
         for f in report.modified_files:
-            context.log.warning(f"{spec.id}: {f.file} differs from the official file (sha256 {f.sha256[:12]}...)")
+            context.log.warning(f"{spec.id}: {checksum_note(f)}")
         data_version = dg.DataVersion(sha256_json([(f.file, f.sha256) for f in report.files])[:16])
         lineage: dict[str, str] = {f"source/{f.file}": f"{f.sha256} ({f.status})" for f in report.files}
         for note in report.result.absent:  # e.g. ml-1m without ratings.dat: users and items only
             context.log.warning(f"{spec.id}: {note}")
         if report.result.absent:
             lineage["absent"] = "; ".join(report.result.absent)
+        if report.modified_files:  # said on every table, so no one reads modified data unawares
+            lineage["modified_files"] = "; ".join(checksum_note(f) for f in report.modified_files)
+        rejected = report.rejected_by_file()
+        for file, reasons in rejected.items():
+            context.log.warning(f"{spec.id}: {file}: quarantined "
+                                + ", ".join(f"{n} {reason}" for reason, n in reasons.items()) + " (see rejected_rows)")
         results = []
         for name in VALIDATED:
             outcomes = validate_table(con, load_contract(name), spec)
@@ -67,8 +77,10 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
                                                 data_version=data_version, check_results=[check]))
         results.append(dg.MaterializeResult(
             asset_key="rejected_rows", data_version=data_version,
-            metadata=table_metadata(con, load_contract("rejected_rows"), spec.id, _ORDER["rejected_rows"],
-                                    report.result.dropped),
+            metadata={**table_metadata(con, load_contract("rejected_rows"), spec.id, _ORDER["rejected_rows"],
+                                       report.result.dropped),
+                      "rejected_by_file": dg.MetadataValue.json(rejected),
+                      "bad_row_budget": dg.MetadataValue.float(config.max_reject_share), **lineage},
         ))
         # Write-audit-publish: readers see these tables only once every contract passed.
         if all(c.passed for r in results for c in r.check_results or []):

@@ -137,15 +137,18 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
 
 
 def materialize(settings: Settings, datasets: list[str], tasks: list[str],
-                filters: FilterConfig | None = None, render: dict[str, object] | None = None) -> list[RunOutcome]:
-    """Run the main job once per dataset; `render` holds RenderConfig fields (profiles, cap, ablations...)."""
+                filters: FilterConfig | None = None, render: dict[str, object] | None = None,
+                ingest: dict[str, object] | None = None) -> list[RunOutcome]:
+    """Run the main job once per dataset; `render` holds RenderConfig fields (profiles, cap, ablations...),
+    `ingest` IngestConfig fields (bad-row budget, strict checksums)."""
     prepare_instance(settings)
     job = build_definitions(settings).resolve_job_def("main")
     chosen = tasks or list(TASKS)  # each render asset of a task the dataset does not feed skips itself
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         "ops": {**{f"{task}_records": {"config": dict(render or {})} for task in chosen},
-                "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()}},
+                "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()},
+                "canonical_tables": {"config": dict(ingest or {})}},
     }
     selection = [key for key in job.asset_layer.executable_asset_keys
                  if not key.path[-1].endswith("_records") or key.path[-1].removesuffix("_records") in chosen]
@@ -157,7 +160,8 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
                                             raise_on_error=False, asset_selection=selection, tags=_run_tags())
             metadata = {
                 mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-                for mat in result.asset_materializations_for_node("published_splits")
+                for node in ("canonical_tables", "published_splits")
+                for mat in result.asset_materializations_for_node(node)
             } if result.success else {}
             outcomes.append(RunOutcome(dataset, result.success, result.run_id,
                                        "" if result.success else _failure_reason(result), metadata))

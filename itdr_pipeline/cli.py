@@ -92,6 +92,12 @@ def materialize(
     min_rating: Annotated[float | None, typer.Option(help="Filter: keep ratings >= this.")] = None,
     k_core: Annotated[int, typer.Option(help="Filter: iterative k-core, users and items (e.g. 5).")] = 0,
     min_history: Annotated[int, typer.Option(help="Filter: drop users with fewer interactions.")] = 0,
+    max_bad_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Bad-row budget: fail when more than this share of a file's lines is malformed "
+                               "(those under it are quarantined in rejected_rows and counted here).")] = 0.01,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Fail when a raw file differs from its official checksum (default: warn; also "
+                         "ITDR_STRICT=1).")] = False,
 ) -> None:
     """Ingest, validate, filter, render and publish datasets by running the Dagster job in-process."""
     from itdr_pipeline.filters import FilterConfig
@@ -116,18 +122,36 @@ def materialize(
     from assets.runner import materialize as run
 
     typer.echo(f"ITDR_HOME={settings.home}")
-    for outcome in run(settings, ids, task_list, filters, render):
+    for outcome in run(settings, ids, task_list, filters, render, {"max_reject_share": max_bad_share,
+                                                                   "strict": strict}):
         if not outcome.success:
-            _fail(f"{outcome.dataset}: {outcome.reason} (run {outcome.run_id})")
+            said = outcome.reason.startswith(f"{outcome.dataset}: ")  # most errors name their dataset
+            _fail(f"{'' if said else outcome.dataset + ': '}{outcome.reason} (run {outcome.run_id})")
         meta = outcome.metadata.get("published_splits", {})
         label = " [SYNTHETIC demo data]" if get_dataset(outcome.dataset).synthetic else ""
         typer.echo(f"{outcome.dataset}{label}: published {meta.get('version')} "
                    f"({meta.get('dagster/row_count')} records) at {meta.get('path')}")
+        _say_raw_quality(outcome.dataset, outcome.metadata.get("rejected_rows", {}), max_bad_share)
     first = ids[0]
     typer.echo("\nNext:")
     typer.echo('  itdr query "SELECT dataset, task, profile, split, count(*) FROM instructions GROUP BY ALL ORDER BY ALL"')
     typer.echo(f"  itdr export --dataset {first} --task preference --profile temporal --format alpaca --out ./export")
     typer.echo("  itdr ui    # Dagster UI on http://127.0.0.1:3000")
+
+
+def _say_raw_quality(dataset: str, meta: dict[str, object], budget: float) -> None:
+    """What the summary line alone would hide: quarantined lines per file and reason, and raw files
+    that differ from their official checksums."""
+    by_file: dict[str, dict[str, int]] = meta.get("rejected_by_file") or {}
+    if by_file:
+        total = sum(n for reasons in by_file.values() for n in reasons.values())
+        typer.echo(f"  quarantined {total} malformed line(s), under the {budget:.1%} per-file budget:")
+        for file, reasons in by_file.items():
+            typer.echo(f"    {file}: " + ", ".join(f"{reason} {n}" for reason, n in reasons.items()))
+        typer.echo(f"    lines and reasons: itdr query \"SELECT * FROM rejected_rows WHERE dataset = '{dataset}'\"")
+    if modified := meta.get("modified_files"):
+        for note in str(modified).split("; "):
+            typer.echo(f"warning: {dataset}: {note} (--strict makes this fatal)", err=True)
 
 
 def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> None:
@@ -270,7 +294,9 @@ def export(
     profile: Annotated[str, typer.Option(help="Split profile, e.g. temporal or tallrec (alpaca only).")] = "temporal",
     format: Annotated[str, typer.Option("--format", help="alpaca (published splits, LLaMA-Factory JSON) or "
                                                            "recbole (filtered interactions as atomic files).")] = "alpaca",
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("export"),
+    out: Annotated[Path, typer.Option(help="Output folder (alpaca: the files go in it; recbole: in "
+                                            "<out>/<dataset>/). Must be empty or new.")] = Path("export"),
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output folder as a whole.")] = False,
 ) -> None:
     """Write the latest published splits as Alpaca/LLaMA-Factory JSON, or a dataset as RecBole atomic files."""
     from itdr_pipeline.export import FORMATS, export_alpaca
@@ -279,14 +305,14 @@ def export(
     if format == "recbole":
         from itdr_pipeline.recbole import export_recbole
 
-        counts = export_recbole(Settings.from_env(), spec.id, out)
+        counts = export_recbole(Settings.from_env(), spec.id, out, force)
         typer.echo(f"wrote {', '.join(f'{spec.id}.{k} ({n} rows)' for k, n in counts.items())} to {out / spec.id}")
         return
     if format not in FORMATS:
         _fail(f"unknown format {format!r}; known: {', '.join((*FORMATS, 'recbole'))}")
     if task is None:
         _fail("--task is required for --format alpaca (e.g. --task preference)")
-    counts = export_alpaca(Settings.from_env(), spec.id, task, profile, out)
+    counts = export_alpaca(Settings.from_env(), spec.id, task, profile, out, force)
     typer.echo(f"wrote {', '.join(f'{s}.json ({n})' for s, n in counts.items())} to {out}")
 
 
@@ -337,14 +363,35 @@ def ui(
 
 
 def main() -> None:
+    code = 0
     try:
         app()
+    except SystemExit as exc:  # typer ends every command this way
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            typer.echo(exc.code, err=True)
     except ItdrError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        code = 1
     except Exception as exc:  # noqa: BLE001 - the CLI contract is one line, non-zero exit
         if os.environ.get("ITDR_DEBUG"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         typer.echo(f"error: {type(exc).__name__}: {first} (set ITDR_DEBUG=1 for the traceback)", err=True)
-        sys.exit(1)
+        code = 1
+    _exit(code)
+
+
+def _exit(code: int) -> None:
+    """End without interpreter teardown. Every file, connection and Dagster instance is closed by
+    now; what teardown would add is duckdb's nanobind bindings reporting its module-level type
+    constants as "leaked" (a wall of noise on stderr after every command that ran a job)."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # `itdr query ... | head` closed the pipe: nothing to say
+            pass
+    os._exit(code)

@@ -166,11 +166,38 @@ def latest_version_dir(settings: Settings, dataset: str) -> Path:
     return settings.home / folder
 
 
-def export_alpaca(settings: Settings, dataset: str, task: str, profile: str, out: Path) -> dict[str, int]:
-    """Write out/train.json, valid.json, test.json: JSON arrays of {instruction, input, output}."""
+# What an export must never write into (or replace): the state the pipeline owns.
+_MANAGED = ("published", "tables", "work", "staging", "catalog.duckdb", "dagster", "adapters", "models",
+            "reports", "cache")
+
+
+def check_export_target(settings: Settings, target: Path, force: bool) -> Path:
+    """The resolved folder an export may replace: never inside (or above) what ITDR_HOME manages, where
+    it would change a published version or a table readers query; a non-empty one only with `force`."""
+    final = target.expanduser().resolve()
+    home = settings.home.resolve()
+    if home.is_relative_to(final):
+        raise ItdrError(f"refusing to export into {final}: it holds ITDR_HOME ({home}); choose a folder of its own")
+    for name in _MANAGED:
+        if final.is_relative_to(home / name):
+            raise ItdrError(f"refusing to export into {final}: it is inside {home / name}, which itdr manages "
+                            "(published versions are immutable); choose a folder outside it")
+    if final.exists() and not final.is_dir():
+        raise ItdrError(f"refusing to export into {final}: it is a file, not a folder")
+    if final.is_dir() and any(final.iterdir()) and not force:
+        raise ItdrError(f"refusing to export into {final}: it is not empty (pass --force to replace it as a whole)")
+    return final
+
+
+def export_alpaca(settings: Settings, dataset: str, task: str, profile: str, out: Path,
+                  force: bool = False) -> dict[str, int]:
+    """Write out/train.json, valid.json, test.json: JSON arrays of {instruction, input, output}. The
+    folder is built beside `out` and renamed into place: a failed export leaves `out` as it was."""
+    from itdr_pipeline.folders import replacing_folder
     from itdr_pipeline.publish import read_split
 
+    final = check_export_target(settings, out, force)
     version_dir = latest_version_dir(settings, dataset)
     tables = {split: read_split(version_dir, task, profile, split) for split in SPLITS}
-    out.mkdir(parents=True, exist_ok=True)
-    return {split: write_alpaca_json(out / f"{split}.json", table) for split, table in tables.items()}
+    with replacing_folder(final) as tmp:
+        return {split: write_alpaca_json(tmp / f"{split}.json", table) for split, table in tables.items()}

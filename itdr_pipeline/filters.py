@@ -16,6 +16,7 @@ import duckdb
 
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import canonical_json
+from itdr_pipeline.transactions import rollback
 
 MAX_K_CORE_ROUNDS = 1000
 
@@ -108,7 +109,7 @@ def apply_filters(con: duckdb.DuckDBPyConnection, dataset: str, cfg: FilterConfi
         con.execute("DELETE FROM render_runs WHERE dataset = ?", [dataset])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     con.execute("DROP TABLE f_work")
     return FilterReport(kept, dropped, rounds)

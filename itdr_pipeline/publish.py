@@ -15,6 +15,7 @@ version, and an existing version is never rewritten. Layout (docs/publishing.md)
 
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -145,9 +146,20 @@ def _write_version(con: duckdb.DuckDBPyConnection, root: Path, inputs: dict[str,
     return manifest
 
 
+def _sweep_leftovers(settings: Settings, dataset: str) -> None:
+    """Remove the half-built folders a killed run of this dataset left (the caller holds the
+    dataset's partition lock, so no live writer owns one). Never visible: readers and the
+    catalog only know renamed, complete versions."""
+    leftover = re.compile(rf"\.tmp-{re.escape(dataset)}-[0-9a-f]{{16}}-[0-9a-f]{{8}}")
+    for path in settings.published.iterdir():
+        if path.is_dir() and leftover.fullmatch(path.name):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _build(con: duckdb.DuckDBPyConnection, settings: Settings, inputs: dict[str, Any], version: str,
            final: Path, counter: "stats.TokenCounter") -> None:
     settings.published.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(settings, inputs["dataset"])
     tmp = settings.published / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()

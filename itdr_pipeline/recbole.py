@@ -52,13 +52,16 @@ def _fields(spec: tuple, present: set[str]) -> list[str]:
     return [f'{sql.format(c=c)} AS "{name}:{kind}"' for c, name, kind, sql in spec if c in present]
 
 
-def export_recbole(settings: Settings, dataset: str, out: Path) -> dict[str, int]:
+def export_recbole(settings: Settings, dataset: str, out: Path, force: bool = False) -> dict[str, int]:
     """Write the three atomic files for `dataset` under out/<dataset>/ from the last committed
-    state (the read-only catalog); return rows per file."""
+    state (the read-only catalog); return rows per file. out/<dataset> must be new or empty
+    unless `force`, and never inside what ITDR_HOME manages."""
     from itdr_pipeline.catalog import open_catalog
+    from itdr_pipeline.export import check_export_target
 
+    final = check_export_target(settings, out / dataset, force)
     with open_catalog(settings) as con:
-        return write_recbole(con, dataset, out)
+        return write_recbole(con, dataset, final.parent)
 
 
 def write_recbole(con: duckdb.DuckDBPyConnection, dataset: str, out: Path) -> dict[str, int]:

@@ -14,6 +14,7 @@ from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.tasks.base import (ENTITY_TASKS, ROOTS, TASKS, TEMPORAL_PROFILES, RenderSettings, build_sequence,
                                       require_filtered)
 from itdr_pipeline.templates import templates_sha256
+from itdr_pipeline.transactions import rollback
 
 # task -> (module under itdr_pipeline.tasks, render function). Imported on use.
 _RENDERERS = {
@@ -149,7 +150,7 @@ def render_tasks(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[
                         [spec.id, task, canonical_json(config), templates_sha256([task])])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     rows = con.execute(
         """SELECT task, profile, split, count(*) FROM instruction_records WHERE dataset = ?

@@ -22,6 +22,7 @@ from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.sources.delimited import FileReadStats, Rejected, check_reject_share, read_delimited
 from itdr_pipeline.sources.jsonlines import lines_at, read_json_lines, read_lines, read_python_literals
+from itdr_pipeline.transactions import rollback
 
 CANONICAL = ("users", "items", "interactions", "reviews")
 
@@ -223,7 +224,7 @@ def replace_partition(
             con.execute("INSERT INTO rejected_rows BY NAME SELECT * FROM quarantine")
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     for view in _views(con):
         if view.startswith(("new_", "listed_")):
