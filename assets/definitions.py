@@ -8,11 +8,11 @@ from assets.filter import filtered_interactions
 from assets.ingest import canonical_tables
 from assets.publish import published_splits
 from assets.render import render_assets
-from assets.resources import DATASETS, build_resources
+from assets.resources import DATASETS, add_partitions, build_resources, present_datasets
 from assets.training import evaluation_report, lora_adapter
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_json
-from itdr_pipeline.raw import available, find_folder
+from itdr_pipeline.raw import find_folder
 from itdr_pipeline.registry import get_dataset
 
 MODEL_GROUP = dg.AssetSelection.groups("model")
@@ -35,9 +35,10 @@ def weekly_refresh(context: dg.ScheduleEvaluationContext):
     """Re-materialize every dataset whose raw files are present, weekly: unchanged raw files
     republish the same version (a no-op)."""
     settings = Settings.from_env()
-    for key in DATASETS.get_partition_keys():
-        if available(get_dataset(key), settings):
-            yield dg.RunRequest(run_key=f"{key}-{context.scheduled_execution_time:%Y%m%d}", partition_key=key)
+    keys = present_datasets(settings)
+    add_partitions(context.instance, keys)  # a folder placed since the UI started gets its partition
+    for key in keys:
+        yield dg.RunRequest(run_key=f"{key}-{context.scheduled_execution_time:%Y%m%d}", partition_key=key)
 
 
 def raw_fingerprint(spec, settings: Settings) -> str:
@@ -55,19 +56,24 @@ def raw_fingerprint(spec, settings: Settings) -> str:
 
 @dg.sensor(job=main_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
 def raw_files_changed(context: dg.SensorEvaluationContext):
-    """Request a run of a dataset when its raw folder appears or one of its files changes. The cursor
-    keeps each dataset's file fingerprint; a run key per fingerprint makes a repeat request a no-op."""
+    """Request a run of a dataset when its raw folder appears or one of its files changes, adding
+    its partition first if it is new. The cursor keeps each dataset's file fingerprint; a run key per
+    fingerprint makes a repeat request a no-op. The synthetic demo gets a partition, never a run."""
     settings = Settings.from_env()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    for key in DATASETS.get_partition_keys():
+    present = present_datasets(settings)
+    new = [key for key in present if not context.instance.has_dynamic_partition(DATASETS.name, key)]
+    requests = []
+    for key in present:
         spec = get_dataset(key)
-        if spec.synthetic or not available(spec, settings):
+        if spec.synthetic:
             continue
         fingerprint = raw_fingerprint(spec, settings)
         if seen.get(key) != fingerprint:
-            yield dg.RunRequest(run_key=f"{key}-{fingerprint[:16]}", partition_key=key)
+            requests.append(dg.RunRequest(run_key=f"{key}-{fingerprint[:16]}", partition_key=key))
             seen[key] = fingerprint
-    context.update_cursor(json.dumps(seen, sort_keys=True))
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True),
+                           dynamic_partitions_requests=[DATASETS.build_add_request(new)] if new else [])
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

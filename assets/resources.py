@@ -7,9 +7,25 @@ from duckdb import DuckDBPyConnection
 
 from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
-from itdr_pipeline.registry import dataset_ids
+from itdr_pipeline.raw import available
+from itdr_pipeline.registry import REGISTRY
 
-DATASETS = dg.StaticPartitionsDefinition(dataset_ids())
+# The datasets a user has, not the registry's 86 ids: a partition is added when its raw files are
+# found (by `itdr ui`, `itdr materialize`, the raw_files_changed sensor and the weekly schedule).
+DATASETS = dg.DynamicPartitionsDefinition(name="datasets")
+
+
+def present_datasets(settings: Settings) -> list[str]:
+    """Registry ids whose required raw files (or official archives) are there, and the synthetic demo."""
+    return [spec.id for spec in REGISTRY.values() if spec.synthetic or available(spec, settings)]
+
+
+def add_partitions(instance: dg.DagsterInstance, keys: list[str]) -> list[str]:
+    """Add the dataset partitions the instance does not have yet; returns the ones added."""
+    missing = [k for k in dict.fromkeys(keys) if not instance.has_dynamic_partition(DATASETS.name, k)]
+    if missing:
+        instance.add_dynamic_partitions(DATASETS.name, missing)
+    return missing
 
 
 class ItdrSettings(dg.ConfigurableResource):

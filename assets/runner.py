@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from assets.definitions import build_definitions
+from assets.resources import add_partitions, present_datasets
 from itdr_pipeline.config import Settings
 from itdr_pipeline.filters import FilterConfig
 from itdr_pipeline.tasks.base import TASKS
@@ -61,6 +62,7 @@ def prepare_instance(settings: Settings) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with dg.DagsterInstance.get() as instance:
             instance.get_runs(limit=1)
+            add_partitions(instance, present_datasets(settings))  # what the UI offers: the datasets there
 
 
 _PID_TAG, _HOST_TAG = "itdr/pid", "itdr/host"
@@ -156,6 +158,7 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
     with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
         fail_dead_runs(instance)
         for dataset in datasets:
+            add_partitions(instance, [dataset])  # e.g. a dataset whose files a run is about to report missing
             result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
                                             raise_on_error=False, asset_selection=selection, tags=_run_tags())
             metadata = {
@@ -183,6 +186,7 @@ def train(settings: Settings, dataset: str, config: dict[str, object], evaluate_
                   "ops": {step: {"config": config} for step in steps}}
     with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
         fail_dead_runs(instance)
+        add_partitions(instance, [dataset])
         result = job.execute_in_process(partition_key=dataset, instance=instance, run_config=run_config,
                                         raise_on_error=False, tags=_run_tags())
     metadata = {mat.asset_key.to_user_string(): {k: getattr(v, "value", v) for k, v in mat.metadata.items()}

@@ -26,10 +26,13 @@ def test_weekly_refresh_requests_only_datasets_that_are_there(home):
 
     from assets.definitions import weekly_refresh
 
-    ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 11, 23, 3))
-    keys = [r.partition_key for r in weekly_refresh(ctx)]
-    assert keys == ["demo", "ml-100k", "ml-1m", "ml-latest-small", "amazon-reviews-2018.gift-cards",
-                    "amazon-reviews-2018.magazine-subscriptions", "steam"]
+    there = ["demo", "ml-100k", "ml-1m", "ml-latest-small", "amazon-reviews-2018.gift-cards",
+             "amazon-reviews-2018.magazine-subscriptions", "steam"]
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 11, 23, 3),
+                                        instance=instance)
+        assert [r.partition_key for r in weekly_refresh(ctx)] == there
+        assert instance.get_dynamic_partitions("datasets") == there  # each requested key is a partition
 
 
 def test_datasets_shows_one_dataset_in_detail(home):

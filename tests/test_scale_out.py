@@ -60,6 +60,7 @@ def test_the_training_assets_use_whatever_pipes_client_the_resources_give(tmp_pa
     from assets.training import lora_adapter
 
     instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("datasets", ["demo"])
     # a published_splits materialization for the partition, as upstream would record it
     instance.report_runless_asset_event(dg.AssetMaterialization(
         "published_splits", partition="demo", metadata={"version": "demo-0123456789abcdef"}))
@@ -84,6 +85,7 @@ def test_materialize_all_never_starts_a_full_epoch_by_accident(tmp_path: Path):
     (version / "manifest.json").write_text(json.dumps({"files": [
         {"task": "preference", "profile": "temporal", "split": "train", "rows": 8000}]}))
     instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("datasets", ["demo"])
     instance.report_runless_asset_event(dg.AssetMaterialization(
         "published_splits", partition="demo", metadata={"version": version.name}))
     result = dg.materialize([lora_adapter], partition_key="demo", instance=instance,

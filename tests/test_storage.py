@@ -231,10 +231,12 @@ def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Pat
     from assets.runner import _INSTANCE_YAML
 
     (home / "dagster" / "dagster.yaml").write_text(_INSTANCE_YAML)
-    # Create the instance's storage once, as `itdr ui` does before any launch (two fresh processes
-    # migrating one new SQLite instance at the same moment race in alembic).
-    subprocess.run([sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().get_runs()"], env=env,
-                   check=True)
+    # Prepare the instance as `itdr ui` does before any launch: its storage created once (two fresh
+    # processes migrating one new SQLite instance at the same moment race in alembic) and a
+    # partition for each dataset whose files are there.
+    subprocess.run([sys.executable, "-c", "from assets.runner import prepare_instance; "
+                    "from itdr_pipeline.config import Settings; prepare_instance(Settings.from_env())"],
+                   env=env, cwd=REPO, check=True)
     dagster = Path(sys.executable).with_name("dagster")
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps({"ops": {"preference_records": {"config": {"profiles": ["temporal"]}}}}))
@@ -282,18 +284,24 @@ def test_sensor_requests_a_run_when_a_raw_folder_appears_or_changes(tmp_path: Pa
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(raw))
 
+    instance = dg.DagsterInstance.ephemeral()
+
     def tick(cursor: str | None) -> tuple[list[dg.RunRequest], str | None]:
-        ctx = dg.build_sensor_context(cursor=cursor)
-        return list(raw_files_changed(ctx)), ctx.cursor
+        result = raw_files_changed(dg.build_sensor_context(cursor=cursor, instance=instance))
+        for request in result.dynamic_partitions_requests:  # what the daemon does with them
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return list(result.run_requests), result.cursor
 
     requests, cursor = tick(None)
-    assert requests == []  # nothing there yet (the synthetic demo is never requested)
+    assert requests == []  # nothing there yet (the synthetic demo is never requested)...
+    assert instance.get_dynamic_partitions("datasets") == ["demo"]  # ... but offered in the UI
     folder = raw / "ml-100k"
     folder.mkdir()
     for name in ("u.data", "u.item", "u.user", "u.genre"):
         shutil.copy(shared_dataset("ml-100k") / name, folder / name)
     requests, cursor = tick(cursor)
     assert [r.partition_key for r in requests] == ["ml-100k"]
+    assert instance.get_dynamic_partitions("datasets") == ["demo", "ml-100k"]  # the new folder's partition
     first_key = requests[0].run_key
     assert tick(cursor)[0] == []  # unchanged: no new request
     with open(folder / "u.data", "a") as fh:
