@@ -8,6 +8,7 @@ from assets.resources import DATASETS, ItdrSettings, partition, record
 from itdr_pipeline import catalog
 from data_contracts import load_contract
 from itdr_pipeline.filters import FilterConfig, apply_filters
+from itdr_pipeline.ingest import require_audited
 from itdr_pipeline.publish import CODE_VERSION
 
 
@@ -35,6 +36,7 @@ def filtered_interactions(context: dg.AssetExecutionContext, config: FilterSetti
     cfg = config.filters()
     settings = itdr.settings()
     with partition(context, itdr) as con:
+        require_audited(con, context.partition_key)
         report = apply_filters(con, context.partition_key, cfg)
         meta = table_metadata(con, load_contract("interactions"), context.partition_key, "src_row", report.dropped,
                               table="filtered_interactions")

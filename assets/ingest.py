@@ -6,7 +6,8 @@ from assets.resources import DATASETS, ItdrSettings, partition, record
 from itdr_pipeline import catalog
 from data_contracts import load_contract
 from itdr_pipeline.hashing import sha256_json
-from itdr_pipeline.ingest import DEFAULT_MAX_REJECT_SHARE, checksum_note, ingest_dataset, strict_default
+from itdr_pipeline.ingest import (DEFAULT_MAX_REJECT_SHARE, checksum_note, ingest_dataset, mark_audit,
+                                  strict_default)
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.validation import validate_table
@@ -45,6 +46,7 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
     spec = get_dataset(context.partition_key)
     settings = itdr.settings()
     with partition(context, itdr) as con:
+        mark_audit(con, spec.id, None)
         report = ingest_dataset(con, spec, settings, config.max_reject_share, config.strict or strict_default())
         for f in report.modified_files:
             context.log.warning(f"{spec.id}: {checksum_note(f)}")
@@ -82,8 +84,12 @@ def canonical_tables(context: dg.AssetExecutionContext, config: IngestConfig, it
                       "rejected_by_file": dg.MetadataValue.json(rejected),
                       "bad_row_budget": dg.MetadataValue.float(config.max_reject_share), **lineage},
         ))
-        # Write-audit-publish: readers see these tables only once every contract passed.
-        if all(c.passed for r in results for c in r.check_results or []):
+        # Write-audit-publish: readers see these tables only once every contract passed, and no later
+        # step (in this run or another) derives anything from tables that failed.
+        failed_checks = [f"{name}: {r.check_results[0].description}" for name, r in zip(VALIDATED, results)
+                         if not r.check_results[0].passed]
+        mark_audit(con, spec.id, not failed_checks, "; ".join(failed_checks)[:500])
+        if not failed_checks:
             record(context, settings, catalog.snapshot(con, settings, [*VALIDATED, "rejected_rows", "source_files"],
                                                        spec.id))
     yield from results

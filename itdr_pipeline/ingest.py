@@ -90,6 +90,29 @@ def ingest_dataset(
     return IngestReport(result, located.inspected)
 
 
+# Write-audit-publish inside the working file: the canonical tables are written before their
+# contracts run, so a step that reads them later (a UI run of `filtered_interactions` alone, after
+# an ingest whose checks failed) must know whether they passed.
+_AUDITS = "CREATE TABLE IF NOT EXISTS ingest_audits (dataset VARCHAR PRIMARY KEY, passed BOOLEAN, detail VARCHAR)"
+
+
+def mark_audit(con: duckdb.DuckDBPyConnection, dataset: str, passed: bool | None, detail: str = "") -> None:
+    """Record the outcome of the dataset's contracts; None = ingest started, checks not yet run."""
+    con.execute(_AUDITS)
+    con.execute("INSERT OR REPLACE INTO ingest_audits VALUES (?, ?, ?)", [dataset, passed, detail])
+
+
+def require_audited(con: duckdb.DuckDBPyConnection, dataset: str) -> None:
+    """Refuse to derive anything from canonical tables that failed (or never finished) their checks.
+    A working file from before audits has no row: its tables passed, or they were never committed."""
+    con.execute(_AUDITS)
+    row = con.execute("SELECT passed, detail FROM ingest_audits WHERE dataset = ?", [dataset]).fetchone()
+    if row is not None and row[0] is not True:
+        why = f"failed their contracts ({row[1]})" if row[0] is False else "were never validated (the ingest stopped)"
+        raise RawDataError(f"{dataset}: the canonical tables of the last ingest {why}; fix the raw files and "
+                           "materialize canonical_tables again before filtering or rendering")
+
+
 def source_hashes(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, str]:
     """file -> sha256 of the raw files behind the dataset's current partition (for versions)."""
     rows = con.execute("SELECT file, sha256 FROM source_files WHERE dataset = ? ORDER BY file", [dataset]).fetchall()

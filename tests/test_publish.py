@@ -88,6 +88,22 @@ def test_failed_run_leaves_published_versions_untouched(raw_copy, tmp_path, monk
     assert "9.0" in outcome.reason
     assert _tree(settings.published) == before
     assert run_query(settings, "SELECT DISTINCT version FROM instructions")[1] == [(good,)]
+    # The rows that failed sit in the working file: a UI run of the steps after ingest alone (no
+    # canonical_tables in its selection) must refuse them, not filter, render and publish them.
+    import dagster as dg
+
+    from assets.definitions import build_definitions
+
+    job = build_definitions(settings).resolve_job_def("main")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(partition_key="ml-100k", instance=instance, raise_on_error=False,
+                                        asset_selection=[dg.AssetKey("filtered_interactions")])
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    assert "the canonical tables of the last ingest failed their contracts (interactions: " in error.message
+    assert _tree(settings.published) == before
 
 
 def test_a_crash_mid_publish_leaves_no_half_version(home, monkeypatch):
