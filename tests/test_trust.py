@@ -28,7 +28,8 @@ from itdr_pipeline.export import check_export_target
 
 # Loaded by every Python process started with it on PYTHONPATH: the Nth os.replace / os.rename of
 # the process (every snapshot, staging file, published file and the catalog swap go through one)
-# raises ENOSPC, as a full disk would; ITDR_FAULT_LOG lists the calls, to pick N by what it writes.
+# raises ENOSPC, as a full disk would, or with ITDR_FAULT_KILL the process is killed (SIGKILL) right
+# there; ITDR_FAULT_LOG lists the calls, to pick N by what it writes.
 SITECUSTOMIZE = '''
 import errno, os
 _at, _log, _n = int(os.environ.get("ITDR_FAULT_AT", "0")), os.environ.get("ITDR_FAULT_LOG"), [0]
@@ -37,6 +38,8 @@ def _hit(dst):
     if _log:
         with open(_log, "a") as f:
             f.write(f"{_n[0]}\\t{dst}\\n")
+    if _n[0] == _at and os.environ.get("ITDR_FAULT_KILL"):
+        os.kill(os.getpid(), 9)  # kill -9 at exactly this point of the run
     if _n[0] == _at:
         raise OSError(errno.ENOSPC, f"No space left on device (injected at write {_n[0]})")
 def _wrap(real):
@@ -125,6 +128,38 @@ def test_a_failed_write_changes_nothing_published_and_the_next_run_succeeds(
     assert again.returncode == 0, again.stderr
     assert _records(home) != records_before  # the new state is committed now
     assert {k: v for k, v in _published(home).items() if k in before} == before
+
+
+@pytest.mark.parametrize("point", ["published file", "catalog swap"])
+def test_kill_9_at_a_chosen_point_changes_nothing_published_and_the_next_run_finishes_in_time(
+        point: str, demo_base: Path, fault_points: dict[str, int], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch):
+    """(tests/test_storage.py kills a run at a moment in time; this kills it at exact writes.)"""
+    import time
+
+    home = _copy_home(demo_base, tmp_path / "home")
+    (tmp_path / "fault").mkdir()
+    (tmp_path / "fault" / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    before, records_before = _published(home), _records(home)
+    killed = run_cli(*RUN, env={"ITDR_HOME": str(home), "PYTHONPATH": str(tmp_path / "fault"),
+                                "ITDR_FAULT_AT": str(fault_points[point]), "ITDR_FAULT_KILL": "1"})
+    assert killed.returncode == -signal.SIGKILL
+    after = _published(home)
+    assert {k: after[k] for k in before} == before
+    assert _records(home) == records_before
+    if point == "published file":  # the half-built folder is left, hidden: nothing points at it
+        assert [p.name.startswith(".tmp-demo-") for p in (home / "published").iterdir()].count(True) == 1
+    started = time.monotonic()
+    again = run_cli(*RUN, env={"ITDR_HOME": str(home)})
+    assert again.returncode == 0, again.stderr
+    assert time.monotonic() - started < 120  # not blocked by the dead run (no lock, no pool slot held)
+    assert _records(home) != records_before
+    assert not [p for p in (home / "published").iterdir() if p.name.startswith(".tmp-")]  # swept
+    assert {k: v for k, v in _published(home).items() if k in before} == before
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    with dg.DagsterInstance.get() as instance:  # the killed run shows as failed, with the reason
+        [dead] = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert any("died without finishing" in (e.message or "") for e in instance.all_logs(dead.run_id))
 
 
 def test_a_file_size_limit_mid_run_fails_clearly_and_the_next_run_succeeds(demo_base: Path, tmp_path: Path):
