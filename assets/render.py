@@ -20,7 +20,9 @@ RECORD_TABLE_SCHEMA = load_contract(RECORD_CONTRACT).dagster_schema()
 TASK_TITLES = {"preference": "TALLRec preference (Yes/No)", "rp": "ITDR rating prediction",
                "tkr": "ITDR top-k ranking", "cdr": "ITDR cross-domain recommendation",
                "nir": "ITDR next-item recommendation", "uap": "ITDR user attribute prediction",
-               "ir": "ITDR interest reasoning", "tui": "ITDR target-user identification"}
+               "ir": "ITDR interest reasoning", "tui": "ITDR target-user identification",
+               "seqrec": "InstructRec sequential recommendation", "search": "InstructRec product search",
+               "psearch": "InstructRec personalized search"}
 
 _D = RenderSettings()
 
@@ -54,12 +56,21 @@ class RenderConfig(dg.Config):
     cdr_source: str | None = Field(default=None, description="cdr: source-domain dataset id (default: the registry's partner).")
     fraction: float = Field(default=_D.fraction, description="Ablation: share of each cell's train records kept.")
     descriptions: bool = Field(default=_D.descriptions, description="Ablation: False drops task descriptions.")
-    root: str | None = Field(default=None, description="Ablation: UII or UIU renders one root task only.")
+    root: str | None = Field(default=None, description="Ablation: UII, UIU or InstructRec renders one root's tasks only.")
     unseen_template_test: bool = Field(default=False, description="Test records use the held-out template.")
     teacher_base_url: str | None = Field(default=None, description="ir/tui: OpenAI-compatible endpoint (optional).")
     teacher_model: str | None = Field(default=None, description="ir/tui: the teacher model name.")
     teacher_api_key_env: str = Field(default=_D.teacher_api_key_env, description="Variable holding the API key.")
     teacher_max_records: int = Field(default=0, description="Teacher rewrites per cell; 0 = all.")
+    instructrec_candidates: int = Field(default=_D.instructrec_candidates,
+                                        description="seqrec, search, psearch: candidates per record (the paper: 10).")
+    instructrec_history_len: int = Field(default=_D.instructrec_history_len,
+                                         description="seqrec, psearch: earlier interactions shown.")
+    instructrec_negatives: str = Field(default=_D.instructrec_negatives,
+                                       description="seqrec, search, psearch negatives: uniform, popularity or "
+                                                   "retriever (BM25 hard negatives).")
+    instructrec_full_ranking: bool = Field(default=_D.instructrec_full_ranking,
+                                           description="seqrec, search, psearch: the output ranks every candidate.")
 
     def settings(self) -> RenderSettings:
         fields = self.model_dump()

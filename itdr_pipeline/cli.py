@@ -79,6 +79,12 @@ def materialize(
     cap: Annotated[int, typer.Option(help="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")] = 6250,
     seed: Annotated[int, typer.Option(help="Seed of every sampling decision.")] = 42,
     negatives: Annotated[str, typer.Option(help="Negative candidates: uniform or popularity.")] = "uniform",
+    instructrec_negatives: Annotated[str, typer.Option(
+        help="seqrec, search, psearch negatives: uniform, popularity or retriever (BM25 hard negatives).")] = "uniform",
+    instructrec_candidates: Annotated[int, typer.Option(
+        help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = 10,
+    full_ranking: Annotated[bool, typer.Option(
+        "--full-ranking", help="seqrec, search, psearch: the output ranks every candidate.")] = False,
     cdr_source: Annotated[str | None, typer.Option(help="cdr: source-domain dataset id (ingested first).")] = None,
     fraction: Annotated[float, typer.Option(help="Ablation: share of train records kept (e.g. 0.25).")] = 1.0,
     no_descriptions: Annotated[bool, typer.Option("--no-descriptions", help="Ablation: drop task descriptions.")] = False,
@@ -108,6 +114,8 @@ def materialize(
     task_list = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else []
     render = {"profiles": [p.strip() for p in profiles.split(",") if p.strip()], "cap": cap, "seed": seed,
               "negatives": negatives, "cdr_source": cdr_source, "fraction": fraction,
+              "instructrec_negatives": instructrec_negatives, "instructrec_candidates": instructrec_candidates,
+              "instructrec_full_ranking": full_ranking,
               "descriptions": not no_descriptions, "root": root, "unseen_template_test": unseen_template_test,
               "teacher_base_url": teacher_url, "teacher_model": teacher_model}
     if (teacher_url is None) != (teacher_model is None):
@@ -257,28 +265,36 @@ def tasks_matrix(
     specs = [s for s in REGISTRY.values() if not present or s.synthetic or available(s, settings)]
     width = max(len(s.id) for s in specs) if specs else 10
     root_of = {t: r for r, ts in ROOTS.items() for t in ts}
-    typer.echo(f"{'dataset':<{width}}  " + "  ".join(f"{t:>10}" for t in TASKS))
-    typer.echo(f"{'(root task)':<{width}}  " + "  ".join(f"{root_of[t]:>10}" for t in TASKS))
+    typer.echo(f"{'dataset':<{width}}  " + "  ".join(f"{t:>11}" for t in TASKS))
+    typer.echo(f"{'(root task)':<{width}}  " + "  ".join(f"{root_of[t]:>11}" for t in TASKS))
     for spec in specs:
-        typer.echo(f"{spec.id:<{width}}  " + "  ".join(f"{'x' if t in spec.tasks else '.':>10}" for t in TASKS))
+        typer.echo(f"{spec.id:<{width}}  " + "  ".join(f"{'x' if t in spec.tasks else '.':>11}" for t in TASKS))
     typer.echo("\ncdr needs a source domain: the registry's partner (Amazon 2023 pairs) or --cdr-source.")
 
 
 @app.command()
 def templates(
     task: Annotated[str | None, typer.Option(help="Only this task's templates.")] = None,
+    axes: Annotated[str | None, typer.Option(
+        help="Only templates with these InstructRec axes, e.g. P1,I2 or P2I0T3 (P0-P2, I0-I2, T0-T3).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Print the template text, not just the listing.")] = False,
 ) -> None:
-    """List the instruction templates (id, task, profiles, held-out flag, task description)."""
+    """List the instruction templates (id, task, axes, held-out flag, profiles, task description)."""
     from itdr_pipeline.tasks.base import TASKS
-    from itdr_pipeline.templates import load_task_templates
+    from itdr_pipeline.templates import axes_filter, load_task_templates
 
     if task is not None and task not in TASKS:
         _fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    try:
+        wanted = axes_filter(axes) if axes is not None else set()
+    except ValueError as exc:
+        _fail(str(exc))
     for name in [task] if task else TASKS:
         for t in load_task_templates(name):
+            if not wanted <= set(t.axes):
+                continue
             flag = "held-out" if t.held_out else "seen"
-            typer.echo(f"{t.id}\t{name}\t{flag}\t{','.join(t.profiles)}\t{t.description_source}")
+            typer.echo(f"{t.id}\t{name}\t{t.axes_label}\t{flag}\t{','.join(t.profiles)}\t{t.description_source}")
             if full:
                 typer.echo(f"  input:\n{_indent(t.input_source)}\n  output:\n{_indent(t.output_source)}\n")
 

@@ -84,6 +84,9 @@ TASK_SUMMARIES = {
     "uap": "user attribute prediction: demographic attributes as attr:value pairs",
     "ir": "interest recognition: a short summary of what the user likes and dislikes",
     "tui": "target user identification: which users an item suits",
+    "seqrec": "sequential recommendation (InstructRec <P1, I0, T3>): the user's next item among candidates",
+    "search": "product search (InstructRec <P0, I2, T3>): the item a stated intention describes, no user context",
+    "psearch": "personalized search (InstructRec <P1, I2, T3>): the item matching the user's intention and history",
 }
 PROFILE_SUMMARIES = {
     "temporal": "per user, latest targets to test, the ones before to validation",

@@ -11,8 +11,8 @@ import pyarrow as pa
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import canonical_json
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import (ENTITY_TASKS, ROOTS, TASKS, TEMPORAL_PROFILES, RenderSettings, build_sequence,
-                                      require_filtered)
+from itdr_pipeline.tasks.base import (ENTITY_TASKS, INSTRUCTREC_TASKS, ROOTS, SEQUENCE_TASKS, TASKS, TEMPORAL_PROFILES,
+                                      RenderSettings, build_sequence, require_filtered)
 from itdr_pipeline.templates import templates_sha256
 from itdr_pipeline.transactions import rollback
 
@@ -26,6 +26,9 @@ _RENDERERS = {
     "uap": ("uap", "render_uap"),
     "ir": ("ir", "render_ir"),
     "tui": ("tui", "render_tui"),
+    "seqrec": ("instructrec", "render_seqrec"),
+    "search": ("instructrec", "render_search"),
+    "psearch": ("instructrec", "render_psearch"),
 }
 
 
@@ -116,7 +119,7 @@ def render_tasks(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[
             if progress:
                 progress(f"{spec.id}: rendering {task}/{profile}")
             fn = renderer(task)
-            if task in ("rp", "tkr", "nir", "cdr"):
+            if task in SEQUENCE_TASKS:
                 rated = task == "rp"
                 if rated not in sequences:
                     sequences[rated] = build_sequence(con, spec.id, rated=rated,
@@ -131,8 +134,11 @@ def render_tasks(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, tasks: list[
     empty = [t for t in tasks if sum(r.num_rows for r in tables.get(t, [])) == 0]
     for task in empty:
         kept = con.execute("SELECT kept FROM filter_runs WHERE dataset = ?", [spec.id]).fetchone()[0]
+        no_metadata = any(b"no_item_metadata" in (r.schema.metadata or {}).get(b"dropped", b"") for r in tables.get(task, []))
         skipped[task] = ("no interactions to render from (the filtered table is empty; a ratings file may be absent)"
-                         if kept == 0 else "no eligible targets under these settings (e.g. min_history, cap)")
+                         if kept == 0 else
+                         "no item has the categories or genres an intention is stated from (no item metadata)"
+                         if no_metadata else "no eligible targets under these settings (e.g. min_history, cap)")
         if progress:
             progress(f"{spec.id}: {task} skipped: {skipped[task]}")
     config = {"settings": settings.as_dict()}
@@ -178,15 +184,16 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
             args).fetchall()[0][0]
         findings.append(Finding(f"{name}: no_cross_split_duplicates", severity, dupes == 0,
                                 f"{dupes} record(s) appear in more than one split"))
-        if task in ENTITY_TASKS:
-            key = "target_item_id" if task == "tui" else "user_id"
+        if task in ENTITY_TASKS or task == "search":  # search splits its queries (items) 8:1:1
+            key = "user_id" if task in ("uap", "ir") else "target_item_id"
             shared = con.execute(
                 f"""SELECT count(*) FROM (SELECT {key} FROM instruction_records WHERE {where}
                     GROUP BY {key} HAVING count(DISTINCT split) > 1)""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: entity_in_one_split", severity, shared == 0,
                                     f"{shared} {key.split('_')[0]}(s) in more than one split"))
-            continue
-        if profile in TEMPORAL_PROFILES or profile == "tallrec":
+            if task in ENTITY_TASKS:
+                continue
+        elif profile in TEMPORAL_PROFILES or profile == "tallrec":
             late = con.execute(
                 f"""SELECT count(DISTINCT user_id) FROM (
                        SELECT user_id, max(target_ts) FILTER (split = 'train') AS last_train,
@@ -202,18 +209,23 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
                     WHERE t.dataset = ? AND t.task = ? AND t.profile = ? AND t.split = 'test'""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: test_target_not_a_train_target", severity, reused == 0,
                                     f"{reused} test target(s) are also a train target of the same user"))
-        if profile == "random_user":
+        if profile == "random_user" and task != "search":
             shared = con.execute(
                 f"""SELECT count(*) FROM (SELECT user_id FROM instruction_records WHERE {where}
                     GROUP BY user_id HAVING count(DISTINCT split) > 1)""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: user_in_one_split", severity, shared == 0,
                                     f"{shared} user(s) in more than one split"))
-        if task in ("tkr", "nir", "cdr"):
+        if task in ("tkr", "nir", "cdr", *INSTRUCTREC_TASKS):
+            # nir: the ranking is the target; InstructRec: the target, or (full ranking) every
+            # candidate with the target first; tkr, cdr: every candidate.
             bad = con.execute(
                 f"""SELECT count(*) FROM instruction_records WHERE {where} AND NOT (
                         len(list_distinct(candidate_item_ids)) = len(candidate_item_ids)
                         AND len(list_filter(candidate_item_ids, lambda c: c = target_item_id)) = 1
                         AND CASE WHEN task = 'nir' THEN ranking_item_ids = [target_item_id]
+                                 WHEN task IN ('seqrec', 'search', 'psearch') THEN ranking_item_ids[1] = target_item_id
+                                      AND (len(ranking_item_ids) = 1
+                                           OR list_sort(ranking_item_ids) = list_sort(candidate_item_ids))
                                  ELSE list_sort(ranking_item_ids) = list_sort(candidate_item_ids) END
                         AND len(list_filter(candidate_item_ids, lambda c: list_contains(history_item_ids, c))) = 0)""",
                 args).fetchall()[0][0]
@@ -233,4 +245,16 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
                 args).fetchall()[0][0]
             findings.append(Finding(f"{name}: negatives_never_interacted", severity, touched == 0,
                                     f"{touched} negative candidate(s) the user interacted with"))
+        if task in INSTRUCTREC_TASKS:
+            leaks = con.execute(
+                f"""SELECT count(*) FROM (
+                        SELECT lower(json_extract_string(r.answer_json, '$.intention')) AS intention,
+                               lower(r.target_item_id) AS id, lower(trim(i.title)) AS title
+                        FROM instruction_records r LEFT JOIN items i
+                        ON i.dataset = r.dataset AND i.item_id = r.target_item_id 
+                        WHERE r.dataset = ? AND r.task = ? AND r.profile = ?)
+                    WHERE intention IS NOT NULL AND (contains(intention, id) OR (title <> '' AND contains(intention, title)))""",
+                args).fetchall()[0][0]
+            findings.append(Finding(f"{name}: intention_free_of_target", "ERROR", leaks == 0,
+                                    f"{leaks} record(s) whose intention names the target's title or id"))
     return findings

@@ -107,18 +107,25 @@ def test_dagster_definitions_validate(home):
 def test_tasks_matrix_and_templates_listing(home):
     rows = {line.split()[0]: line.split()[1:] for line in run_cli("tasks", check=True).stdout.splitlines() if line.strip()}
     header = rows["dataset"]
-    assert header == ["preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui"]
+    assert header == ["preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch"]
     assert dict(zip(header, rows["ml-100k"])) == {"preference": "x", "rp": "x", "tkr": "x", "cdr": ".", "nir": "x",
-                                                   "uap": "x", "ir": ".", "tui": "x"}
+                                                   "uap": "x", "ir": ".", "tui": "x", "seqrec": "x", "search": "x",
+                                                   "psearch": "x"}
     assert dict(zip(header, rows["lastfm-1k"]))["uap"] == "x" and rows["lastfm-1k"].count("x") == 1
     listing = [line.split("\t") for line in run_cli("templates", check=True).stdout.splitlines()]
     per_task = {}
-    for template_id, task, flag, *_ in listing:
+    for template_id, task, axes, flag, *_ in listing:
         per_task.setdefault(task, []).append(flag)
     assert set(per_task) == set(header)
     assert all(flags.count("seen") >= 3 and flags.count("held-out") <= 1 for flags in per_task.values())
     full = run_cli("templates", "--task", "nir", "--full", check=True).stdout
     assert "  input:" in full and "{{" in full
+    # InstructRec axes: every template has them; --axes filters (P1 and I2: personalized search only).
+    assert {axes for _, _, axes, *_ in listing} >= {"P1I0T0", "P1I0T3", "P0I2T3", "P0I1T3", "P1I2T3", "P2I2T3"}
+    chosen = [line.split("\t") for line in run_cli("templates", "--axes", "P1,I2", check=True).stdout.splitlines()]
+    assert {(task, axes) for _, task, axes, *_ in chosen} == {("psearch", "P1I2T3")} and len(chosen) == 9
+    bad = run_cli("templates", "--axes", "P7")
+    assert bad.returncode == 1 and "unknown axis value(s) ['P7']" in bad.stderr
 
 
 def test_materialize_with_profiles_and_ablations(home):

@@ -75,7 +75,7 @@ def test_registry_lists_every_official_category():
     assert get_category("amazon-reviews-2018", "AMAZON_FASHION").id == "amazon-reviews-2018.amazon-fashion"
     gift = get_dataset(GIFT)
     assert gift.source == "amazon-reviews-2018" and gift.category == "Gift_Cards" and gift.item_noun == "product"
-    assert gift.tasks == ("preference", "rp", "tkr", "cdr", "nir", "ir", "tui")  # cdr given a source domain
+    assert gift.tasks == ("preference", "rp", "tkr", "cdr", "nir", "ir", "tui", "seqrec", "search", "psearch")  # cdr given a source domain
     assert [f.names for f in gift.files] == [("Gift_Cards_5.json.gz", "Gift_Cards.json.gz"),
                                              ("meta_Gift_Cards.json.gz",)]
     assert gift.files[0].sha256 == "41e1f0e50d3c1c9d7d949fb6315944c8bde51ea6b7429a29fdd0d02cbc07ef25"

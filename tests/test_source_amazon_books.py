@@ -136,4 +136,4 @@ def test_line_numbers_after_a_multi_line_review_are_physical(tmp_path):
 def test_registry_entry():
     assert [(f.name, f.required) for f in SPEC.files] == [("Books_rating.csv", True), ("books_data.csv", False)]
     assert (SPEC.rating_min, SPEC.rating_max, SPEC.like_threshold, SPEC.item_noun) == (1.0, 5.0, 3.0, "book")
-    assert set(SPEC.tasks) == {"preference", "tkr", "ir"} and SPEC.downloads == ()
+    assert set(SPEC.tasks) == {"preference", "tkr", "ir", "seqrec", "search", "psearch"} and SPEC.downloads == ()

@@ -130,6 +130,6 @@ def test_missing_file_is_named(tmp_path):
 
 def test_registry_entry():
     assert (SPEC.rating_min, SPEC.rating_max, SPEC.like_threshold) == (1.0, 10.0, 6.0)
-    assert set(SPEC.tasks) == {"preference", "rp", "tkr", "uap", "ir", "tui"} and SPEC.item_noun == "anime"
+    assert set(SPEC.tasks) == {"preference", "rp", "tkr", "uap", "ir", "tui", "seqrec", "search", "psearch"} and SPEC.item_noun == "anime"
     assert SPEC.user_attributes == ("gender", "location", "birth_date")
     assert SPEC.downloads[0].filename == "myanimelist-dataset.zip" and SPEC.downloads[0].strip_prefix == ""

@@ -177,6 +177,6 @@ def test_registry_entry():
     assert SPEC.file("Ratings.csv").name == "BX-Book-Ratings.csv" and not SPEC.file("Users.csv").required
     assert (SPEC.rating_min, SPEC.rating_max, SPEC.like_threshold, SPEC.label_rule) == (1.0, 10.0, 5.0,
                                                                                         "rating_above")
-    assert set(SPEC.tasks) == {"preference", "rp", "uap", "tui"}
+    assert set(SPEC.tasks) == {"preference", "rp", "uap", "tui", "seqrec", "search", "psearch"}
     assert SPEC.user_attributes == ("age", "location", "country")
     assert SPEC.downloads[0].md5 == "37d647ee9e18ba134ea6d78ee4fe5292" and SPEC.downloads[0].sha256 is None

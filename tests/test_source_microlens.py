@@ -148,7 +148,7 @@ def test_missing_pairs_file_is_named(tmp_path):
 def test_registry_entries():
     spec = get_dataset("microlens-100k")
     assert (spec.feedback, spec.label_rule, spec.tasks, spec.item_noun) == (
-        "implicit", "positive_only", ("tkr", "nir", "tui"), "video")
+        "implicit", "positive_only", ("tkr", "nir", "tui", "seqrec"), "video")
     assert [d.url for d in spec.downloads][0] == (
         "https://recsys.westlake.edu.cn/MicroLens-100k-Dataset/MicroLens-100k_pairs.csv")
     assert [s.id for s in map(get_dataset, ("microlens-50k", "microlens-1m"))] == ["microlens-50k", "microlens-1m"]

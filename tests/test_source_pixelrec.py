@@ -122,6 +122,6 @@ def test_registry_entries():
     ids = ["pixelrec-50k", "pixelrec-200k", "pixelrec-1m", "pixelrec-8m"]
     specs = [get_dataset(i) for i in ids]
     assert {(s.feedback, s.label_rule, s.tasks, s.item_noun) for s in specs} == {
-        ("implicit", "positive_only", ("tkr", "nir", "tui"), "item")}
+        ("implicit", "positive_only", ("tkr", "nir", "tui", "seqrec"), "item")}
     assert specs[3].files[0].names == ("pixelrec_interaction/Pixel8M.csv", "interactions/Pixel8M.csv",
                                        "interaction/Pixel8M.csv", "dataset/Pixel8M.csv")

@@ -154,7 +154,7 @@ def test_reviews_absent_is_reported(tmp_path):
 
 def test_registry_entry():
     assert SPEC.feedback == "implicit" and SPEC.label_rule == "weight_above_user_median"
-    assert SPEC.tasks == ("ir", "tui") and SPEC.item_noun == "game"
+    assert SPEC.tasks == ("ir", "tui", "seqrec", "search", "psearch") and SPEC.item_noun == "game"
     assert not SPEC.file("steam_reviews.json.gz").required and SPEC.file("steam_games.json").required
     assert [d.url for d in SPEC.downloads] == ["https://cseweb.ucsd.edu/~wckang/steam_reviews.json.gz",
                                                "https://cseweb.ucsd.edu/~wckang/steam_games.json.gz"]

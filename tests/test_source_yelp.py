@@ -125,6 +125,6 @@ def test_missing_review_file_is_named(tmp_path):
 def test_registry_entry():
     assert SPEC.feedback == "explicit" and SPEC.label_rule == "rating_above" and SPEC.like_threshold == 3.0
     assert (SPEC.rating_min, SPEC.rating_max) == (1.0, 5.0)
-    assert set(SPEC.tasks) == {"rp", "tui", "preference"} and SPEC.item_noun == "business"
+    assert set(SPEC.tasks) == {"rp", "tui", "preference", "seqrec", "search", "psearch"} and SPEC.item_noun == "business"
     assert [f.name for f in SPEC.files if f.required] == [BUSINESS, REVIEW]
     assert SPEC.downloads == ()  # a click-through zip of a gzip'd tar: unpacked by hand

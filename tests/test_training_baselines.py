@@ -161,3 +161,41 @@ def test_failures_are_loud():
         baselines("rp", RP_TRAIN, [record("tkr")], seed=0)
     with pytest.raises(ValueError, match="nir: record 0 needs as many candidate_texts"):
         baselines("nir", [{**r, "task": "nir"} for r in RANK_TRAIN], [record("nir")], seed=0)
+
+
+def search_record(task: str, query: str, candidates: dict[str, str], target: str, history=()) -> dict:
+    """An InstructRec record: the prompt states `query`; candidate_docs are the items' texts."""
+    ids = list(candidates)
+    return record(task, history_item_ids=list(history), target_item_id=target, candidate_item_ids=ids,
+                  candidate_texts=[f"Item {c.upper()}" for c in ids],
+                  answer_json=json.dumps({"positives": [target], "query": query,
+                                          "candidate_docs": [f"Item {c.upper()} {candidates[c]}" for c in ids]}))
+
+
+def test_bm25_ranks_by_the_stated_query_and_search_has_no_popularity():
+    docs = {"a": "Phone Cases blue silicone", "b": "Phone Cases red leather", "c": "Kitchen knives steel"}
+    train = [search_record("search", "Kitchen knives", docs, "c")]
+    test = [search_record("search", "red leather phone case", docs, "b"),
+            search_record("search", "steel knives", docs, "c")]
+    got = baselines("search", train, test, seed=3)
+    # Queries are held-out items: train popularity says nothing about them, so search has none.
+    assert set(got) == {"random", "BM25"}
+    # b matches "red", "leather" and "phone"; a only "phone"; c nothing. Then c, then a and b (0, prompt order).
+    assert got["BM25"] == ["Item B\nItem A\nItem C", "Item C\nItem A\nItem B"]
+    assert dict((m, v) for m, v, _ in evaluate("search", test, got["BM25"]))["HR@1"] == 1.0
+    # psearch has the history too: popularity and item-kNN join, BM25 stays.
+    ptrain = [{**r, "task": "psearch", "history_item_ids": ["h"]} for r in train]
+    ptest = [{**r, "task": "psearch", "history_item_ids": ["h"]} for r in test]
+    assert set(baselines("psearch", ptrain, ptest, seed=3)) == {"random", "popularity", "item-kNN", "BM25"}
+    seq = [{**r, "task": "seqrec"} for r in ptest]
+    assert set(baselines("seqrec", [{**r, "task": "seqrec"} for r in ptrain], seq, seed=3)) == {
+        "random", "popularity", "item-kNN"}
+
+
+def test_bm25_reads_only_the_prompt_side_of_answer_json():
+    docs = {"a": "Phone Cases blue", "b": "Phone Cases red"}
+    test = [search_record("search", "red phone case", docs, "b")]
+    before = baselines("search", test, test, seed=3)
+    changed = json.loads(test[0]["answer_json"]) | {"positives": ["a"], "intention": "blue", "ranking": ["a", "b"]}
+    after = baselines("search", test, [{**test[0], "answer_json": json.dumps(changed), "output": "Item A"}], seed=3)
+    assert after == before

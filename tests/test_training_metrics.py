@@ -211,3 +211,38 @@ def test_metric_direction():
     assert metric_direction("invalid") == "lower" and metric_direction("ROUGE-L") == "higher"
     with pytest.raises(ValueError, match="unknown metric"):
         metric_direction("F1")
+
+
+def _instructrec(task: str, target: str, ids=IDS, texts=CANDIDATES) -> dict:
+    return record(task, candidate_item_ids=list(ids), candidate_texts=list(texts),
+                  answer_json=json.dumps({"positives": [target], "axes": "P1I0T3"}))
+
+
+@pytest.mark.parametrize("task", ["seqrec", "search", "psearch"])
+def test_instructrec_hr_and_ndcg_by_hand(task):
+    # Targets: c, a, e, b. Answers: a ranking with c 2nd; a single title (a: a hit at 1); a
+    # ranking with e 4th; an answer naming no candidate (invalid, a miss everywhere).
+    records = [_instructrec(task, t) for t in ("c", "a", "e", "b")]
+    answers = ["Alpha (1990)\nGamma (1992)\nBeta (1991)", "Alpha (1990)",
+               "1. Beta (1991)\n2. Alpha (1990)\n3. Delta (1993)\n4. Epsilon (1994)\n5. Gamma (1992)", "no idea"]
+    got = rows(task, records, answers)
+    assert got["HR@1"] == (pytest.approx(1 / 4), 4)
+    assert got["HR@3"] == (pytest.approx(2 / 4), 4)
+    assert got["HR@5"] == (pytest.approx(3 / 4), 4)
+    # NDCG@k of one relevant item at 0-based rank r: 1/log2(r + 2) when r < k.
+    assert got["NDCG@3"] == (pytest.approx((1 / math.log2(3) + 1) / 4), 4)
+    assert got["NDCG@5"] == (pytest.approx((1 / math.log2(3) + 1 + 1 / math.log2(5)) / 4), 4)
+    assert got["invalid"] == (pytest.approx(1 / 4), 4)
+    assert "HR@10" not in got  # lists of 10 or fewer
+
+
+def test_instructrec_large_lists_add_at_10_and_a_title_inside_a_sentence_counts():
+    ids = [f"i{k}" for k in range(12)]
+    texts = [f"Item {k}" for k in range(12)]
+    ranking = "\n".join(f"Item {k}" for k in range(12))  # target i9 at rank 9 (0-based)
+    got = rows("seqrec", [_instructrec("seqrec", "i9", ids, texts), _instructrec("seqrec", "i3", ids, texts)],
+               [ranking, "I would pick Item 3 here."])
+    assert got["HR@1"][0] == pytest.approx(0.5)  # the sentence names Item 3: a hit at 1
+    assert got["HR@5"][0] == pytest.approx(0.5) and got["HR@10"][0] == pytest.approx(1.0)
+    assert got["NDCG@10"][0] == pytest.approx((1 / math.log2(11) + 1) / 2)
+    assert got["invalid"][0] == 0.0

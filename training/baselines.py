@@ -3,14 +3,19 @@
 
 `baselines(task, train, test, seed)` -> {name: one prediction per test record}:
 - "random" (every task): seeded guesses from the candidates or the train distribution.
-- "popularity" (all but ir, tui): item popularity = appearances in train records (target plus
+- "popularity" (all but ir, tui, search): item popularity = appearances in train records (target plus
   history); uap: the most frequent train value per attribute.
-- "item-kNN" (rp, tkr, cdr, nir): cosine similarity of items over train records' item sets.
+- "item-kNN" (rp, tkr, cdr, nir, seqrec, psearch): cosine similarity of items over train records'
+  item sets.
+- "BM25" (search, psearch): the candidates' item text ranked against the intention the prompt
+  states (bm25s, Lucene scoring), InstructRec's text-match baseline.
 - "logistic regression" (preference): TALLRec's 3-feature LR (history like-ratio, item like-rate,
   log popularity), the baseline every LLM AUC must be read next to.
 
 Fit on `train` only. Test records are cut down to their prompt-side columns (INPUT_COLUMNS) before
-any baseline sees them, so no baseline can read a test label, output or answer.
+any baseline sees them, so no baseline can read a test label, output or answer. Of an InstructRec
+record's answer_json only the prompt-side keys pass (PROMPT_KEYS: the query the prompt states and
+each candidate's item text).
 """
 
 import json
@@ -29,7 +34,9 @@ from sklearn.preprocessing import StandardScaler, normalize
 from itdr_pipeline.tasks.uap import ATTRIBUTES
 
 Prediction = float | str
-TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui")
+TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
+RANKING_TASKS = ("tkr", "cdr", "nir", "seqrec", "search", "psearch")
+PROMPT_KEYS = ("query", "candidate_docs")  # InstructRec answer_json keys that the prompt shows
 # What a test record's prompt shows (history_labels included: the prompt lists liked/disliked
 # items or past ratings). Never label, output, answer_json or ranking_item_ids.
 INPUT_COLUMNS = ("task", "record_idx", "user_id", "target_item_id", "candidate_item_ids", "candidate_texts",
@@ -48,14 +55,21 @@ def baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int)
         others = sorted({str(r.get("task")) for r in records} - {task})
         if others:
             raise ValueError(f"{task}: {split} records of other tasks mixed in: {others}")
-    inputs = [{k: r[k] for k in INPUT_COLUMNS if k in r} for r in test]
+    inputs = [{**{k: r[k] for k in INPUT_COLUMNS if k in r}, **_prompt_side(task, r)} for r in test]
     out: dict[str, list[Prediction]] = {"random": _random(task, train, inputs, seed)}
     if task in ("ir", "tui"):
         return out  # no popularity or neighbours for free text
     stats = _TrainStats(train)
+    if task == "search":
+        # Queries (items) are split 8:1:1, so no test item is ever in a train record: train
+        # popularity would rank every target last. Text match is the baseline that applies.
+        out["BM25"] = _bm25(task, inputs)
+        return out
     out["popularity"] = _popularity(task, train, inputs, stats)
-    if task in ("rp", "tkr", "cdr", "nir"):
+    if task in ("rp", "tkr", "cdr", "nir", "seqrec", "psearch"):
         out["item-kNN"] = _item_knn(task, train, inputs, stats)
+    if task == "psearch":
+        out["BM25"] = _bm25(task, inputs)
     if task == "preference":
         out["logistic regression"] = _logistic_regression(train, inputs, stats)
     return out
@@ -106,8 +120,38 @@ def _candidates(record: dict, task: str) -> list[str]:
     return texts
 
 
+def _prompt_side(task: str, record: dict) -> dict:
+    """InstructRec: the query and candidate texts the prompt shows, from answer_json."""
+    if task not in ("seqrec", "search", "psearch"):
+        return {}
+    answer = json.loads(record["answer_json"])
+    return {k: answer.get(k) for k in PROMPT_KEYS}
+
+
+def _bm25(task: str, test: list[dict]) -> list[Prediction]:
+    """Candidates ranked by BM25 against the stated query; the index holds every candidate text of
+    the test records (document frequencies from the whole candidate pool); ties: prompt order."""
+    import bm25s  # scipy-based; only the search tasks need it
+
+    docs = sorted({d for r in test for d in (r.get("candidate_docs") or [])})
+    if not docs:
+        raise ValueError(f"{task}: BM25 needs candidate_docs in answer_json (records rendered before InstructRec v1?)")
+    index = {d: i for i, d in enumerate(docs)}
+    model = bm25s.BM25()
+    model.index(bm25s.tokenize(docs, stopwords="en", show_progress=False), show_progress=False)
+    out: list[Prediction] = []
+    for r in test:
+        texts = _candidates(r, task)
+        tokens = bm25s.tokenize([r.get("query") or ""], stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = model.get_scores(tokens) if tokens else np.zeros(len(docs))
+        mine = [float(scores[index[d]]) for d in r["candidate_docs"]]
+        out.append(_ranked(task, texts, sorted(range(len(texts)), key=lambda i: (-mine[i], i))))
+    return out
+
+
 def _ranked(task: str, texts: list[str], order: list[int]) -> str:
-    """The answer text for a candidate order: nir the first one, tkr/cdr all, one per line."""
+    """The answer text for a candidate order: nir the first one, the other ranking tasks all,
+    one per line."""
     return texts[order[0]] if task == "nir" else "\n".join(texts[i] for i in order)
 
 
@@ -140,7 +184,7 @@ def _random(task: str, train: Sequence[dict], test: list[dict], seed: int) -> li
     if task == "rp":
         labels = _train_labels(train, task)
         return [_fmt_number(rng.choice(labels)) for _ in test]
-    if task in ("tkr", "cdr", "nir"):
+    if task in RANKING_TASKS:
         out = []
         for r in test:
             texts = _candidates(r, task)

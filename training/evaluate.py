@@ -5,6 +5,8 @@ value, n}.
 How each task is answered (the model sees exactly the published prompt, in its chat template):
 - preference: P(Yes) vs P(No) at the first answer token, one forward pass (no generation);
 - nir: greedy generation, and also likelihood scoring of the 5 candidates ("... (likelihood)");
+- seqrec, search, psearch: the same two; likelihood scoring answers with every candidate, most
+  likely first, which is how InstructRec ranks a candidate list (HR@k, NDCG@k);
 - every other task: greedy generation up to the end-of-turn token, with a budget of 1.25x the
   longest reference answer in the evaluated records (+8 tokens), so a model can always finish.
 """
@@ -81,11 +83,14 @@ def _answer(cfg: RunConfig, model: Any, tokenizer: Any, test: list[dict[str, Any
         return {"": score_yes_no(model, tokenizer, prompts, batch, bf16, progress)}
     budget = int(1.25 * max(len(tokenizer.encode(r["output"], add_special_tokens=False)) for r in test)) + 8
     out: dict[str, list[metrics.Prediction]] = {"": generate(model, tokenizer, prompts, budget, batch, bf16, progress)}
-    if cfg.task == "nir":
+    if cfg.task in ("nir", "seqrec", "search", "psearch"):
         candidates = [r["candidate_texts"] for r in test]
         scores = candidate_logprobs(model, tokenizer, prompts, candidates, batch, bf16, progress)
-        # Highest log-probability wins; ties go to the earlier candidate (max keeps the first).
-        out["likelihood"] = [c[max(range(len(s)), key=lambda i: s[i])] for c, s in zip(candidates, scores)]
+        # Highest log-probability first; ties go to the earlier candidate. nir answers with the
+        # top one; InstructRec's tasks with the whole order (HR@k, NDCG@k read it).
+        orders = [sorted(range(len(s)), key=lambda i: (-s[i], i)) for s in scores]
+        out["likelihood"] = [c[o[0]] if cfg.task == "nir" else "\n".join(c[i] for i in o)
+                             for c, o in zip(candidates, orders)]
     return out
 
 

@@ -10,6 +10,10 @@ candidate or holds no number is counted as such ("invalid", "unparseable"), neve
 - rp: RMSE and MAE over the answers that hold a rating, plus the unparseable share.
 - tkr, cdr: NDCG@10, Hit@1, P@5 against answer_json's positives, plus the invalid-list share.
 - nir: Hit@1, plus the share of answers that name no candidate.
+- seqrec, search, psearch (InstructRec): HR@1/3/5 and NDCG@3/5 (plus HR@10 and NDCG@10 for lists
+  of more than 10), as the paper: the target's rank among the candidates the answer names, in
+  order (a ranking, one per line, or a single title: then only HR@1 can score), plus the invalid
+  share (answers that name no candidate).
 - uap: accuracy per categorical attribute, RMSE per numeric one, plus the unparseable share.
 - ir, tui: corpus BLEU-1/2 (sacrebleu) and mean ROUGE-1/2/L F1 (rouge_score), on a 0-100 scale.
 
@@ -38,6 +42,7 @@ ATTRIBUTE_NAMES = tuple(name for name, _key, _sql in ATTRIBUTES.values())
 METRIC_DIRECTION: dict[str, str] = {
     "AUC": "higher", "RMSE": "lower", "MAE": "lower", "unparseable": "lower", "invalid": "lower",
     "NDCG@10": "higher", "Hit@1": "higher", "P@5": "higher", "acc": "higher",
+    "HR@1": "higher", "HR@3": "higher", "HR@5": "higher", "HR@10": "higher", "NDCG@3": "higher", "NDCG@5": "higher",
     "BLEU-1": "higher", "BLEU-2": "higher", "ROUGE-1": "higher", "ROUGE-2": "higher", "ROUGE-L": "higher",
 }  # "acc:<attr>" and "RMSE:<attr>" go by their prefix: use metric_direction()
 
@@ -91,10 +96,19 @@ def parse_rating(text: str) -> float | None:
     return value if math.isfinite(value) and RATING_RANGE[0] <= value <= RATING_RANGE[1] else None
 
 
-def parse_ranking(text: str, candidate_texts: list[str]) -> tuple[list[int], bool]:
-    """Candidate indices in the order the answer's lines name them (a repeat counts once), then
-    the unnamed ones in prompt order; valid = every non-empty line names a new candidate and all
-    are named. Candidates that normalize alike are taken in prompt order, one per naming line."""
+def named_order(text: str, candidate_texts: list[str]) -> list[int]:
+    """The candidates an answer names, in its order: one per line (as parse_ranking), else, for
+    an answer whose lines name none, the single candidate match_choice finds in it (or none)."""
+    named, _ = _lines_named(text, candidate_texts)
+    if named:
+        return named
+    choice = match_choice(text, candidate_texts)
+    return [] if choice is None else [choice]
+
+
+def _lines_named(text: str, candidate_texts: list[str]) -> tuple[list[int], bool]:
+    """Candidate indices in the order the answer's lines name them; False when a non-empty line
+    names no new candidate. Candidates that normalize alike go in prompt order, one per line."""
     slots: dict[str, list[int]] = {}
     for i, candidate in enumerate(candidate_texts):
         slots.setdefault(normalize(candidate), []).append(i)
@@ -109,6 +123,14 @@ def parse_ranking(text: str, candidate_texts: list[str]) -> tuple[list[int], boo
             valid = False
             continue
         order.append(free.pop(0))
+    return order, valid
+
+
+def parse_ranking(text: str, candidate_texts: list[str]) -> tuple[list[int], bool]:
+    """Candidate indices in the order the answer's lines name them (a repeat counts once), then
+    the unnamed ones in prompt order; valid = every non-empty line names a new candidate and all
+    are named. Candidates that normalize alike are taken in prompt order, one per naming line."""
+    order, valid = _lines_named(text, candidate_texts)
     named = set(order)
     rest = [i for i in range(len(candidate_texts)) if i not in named]
     return order + rest, valid and not rest
@@ -209,6 +231,26 @@ def _nir(records: Sequence[dict], predictions: Sequence[Prediction]) -> list[Row
     return [("Hit@1", hits / n, n), ("invalid", invalid / n, n)]
 
 
+def _instructrec(task: str) -> Callable[[Sequence[dict], Sequence[Prediction]], list[Row]]:
+    def score(records: Sequence[dict], predictions: Sequence[Prediction]) -> list[Row]:
+        large = max(len(r["candidate_item_ids"]) for r in records) > 10
+        hr_at, ndcg_at = (1, 3, 5, *((10,) if large else ())), (3, 5, *((10,) if large else ()))
+        hr, ndcg, invalid = np.zeros(len(hr_at)), np.zeros(len(ndcg_at)), 0
+        for r, text in zip(records, predictions):
+            positives = _positives(r, task)
+            named = named_order(text, r["candidate_texts"])
+            invalid += not named
+            rank = next((k for k, i in enumerate(named) if r["candidate_item_ids"][i] in positives), None)
+            if rank is None:
+                continue
+            hr += [rank < k for k in hr_at]
+            ndcg += [1 / math.log2(rank + 2) if rank < k else 0.0 for k in ndcg_at]
+        n = len(records)
+        return ([(f"HR@{k}", float(v / n), n) for k, v in zip(hr_at, hr)]
+                + [(f"NDCG@{k}", float(v / n), n) for k, v in zip(ndcg_at, ndcg)] + [("invalid", invalid / n, n)])
+    return score
+
+
 def parse_uap(text: str) -> dict[str, str]:
     """Attribute name -> value text (names casefolded), tolerant of spaces, ";" or newlines
     between pairs; `parse_attributes` does the splitting (values may hold commas)."""
@@ -273,4 +315,5 @@ def _free_text(records: Sequence[dict], predictions: Sequence[Prediction]) -> li
 _SCORERS: dict[str, Callable[[Sequence[dict], Sequence[Prediction]], list[Row]]] = {
     "preference": _preference, "rp": _rp, "tkr": _ranking("tkr"), "cdr": _ranking("cdr"), "nir": _nir,
     "uap": _uap, "ir": _free_text, "tui": _free_text,
+    "seqrec": _instructrec("seqrec"), "search": _instructrec("search"), "psearch": _instructrec("psearch"),
 }

@@ -136,7 +136,7 @@ def _spec_2018(cat: str) -> DatasetSpec:
         source="amazon-reviews-2018",
         category=cat,
         # Every category feeds cdr given a source domain: `cdr_source` in the render settings.
-        tasks=("preference", "rp", "tkr", "cdr", "nir", "ir", "tui"),
+        tasks=("preference", "rp", "tkr", "cdr", "nir", "ir", "tui", "seqrec", "search", "psearch"),
         item_noun="product",
         expectations=_EXPECTATIONS,
         collected=("1996-05-01", "2018-10-31"),  # the dataset page: "spanning May 1996 - Oct 2018"
@@ -152,7 +152,7 @@ def _spec_2023(cat: str) -> DatasetSpec:
     if cat in _CDR_PARTNER:
         extra["cdr_partner"] = f"amazon-reviews-2023.{category_slug(_CDR_PARTNER[cat])}"
     # Every category feeds cdr given a source domain; ITDR's pairs have a default partner.
-    tasks = ("preference", "rp", "tkr", "cdr", "nir", "ir", "tui")
+    tasks = ("preference", "rp", "tkr", "cdr", "nir", "ir", "tui", "seqrec", "search", "psearch")
     return DatasetSpec(
         id=f"amazon-reviews-2023.{category_slug(cat)}",
         name=f"Amazon Reviews 2023: {cat.replace('_', ' ')}",

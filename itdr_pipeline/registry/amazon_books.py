@@ -38,7 +38,7 @@ SPECS = (
         ),
         feedback="explicit",
         label_rule="rating_above",
-        tasks=("preference", "tkr", "ir"),
+        tasks=("preference", "tkr", "ir", "seqrec", "search", "psearch"),
         rating_min=1.0,
         rating_max=5.0,
         like_threshold=3.0,

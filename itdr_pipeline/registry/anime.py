@@ -34,7 +34,7 @@ SPECS = (
         ),
         feedback="explicit",
         label_rule="rating_above",
-        tasks=("preference", "rp", "tkr", "uap", "ir", "tui"),
+        tasks=("preference", "rp", "tkr", "uap", "ir", "tui", "seqrec", "search", "psearch"),
         rating_min=1.0,
         rating_max=10.0,
         # MyAnimeList's scale: 6 "Fine", 7 "Good", ... 10 "Masterpiece": 7 and above are liked.

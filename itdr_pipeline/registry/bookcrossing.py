@@ -43,7 +43,7 @@ SPECS = (
         ),
         feedback="explicit",
         label_rule="rating_above",
-        tasks=("preference", "rp", "uap", "tui"),
+        tasks=("preference", "rp", "uap", "tui", "seqrec", "search", "psearch"),
         rating_min=1.0,
         rating_max=10.0,
         like_threshold=5.0,  # TALLRec's book rule: liked when rating > 5

@@ -32,7 +32,7 @@ def _spec(size: str, name: str, description: str, parser: str, files: tuple[RawF
         homepage="https://github.com/westlake-repl/MicroLens", terms=TERMS, citation=CITATION,
         format=f"microlens:{parser}", files=files,
         downloads=tuple(Download(url=f"{folder}/{f.name}", filename=f.name, sha256=None) for f in files),
-        feedback="implicit", label_rule="positive_only", tasks=("tkr", "nir", "tui"), item_noun="video",
+        feedback="implicit", label_rule="positive_only", tasks=("tkr", "nir", "tui", "seqrec"), item_noun="video",
         expectations=_EXPECTATIONS,
     )
 

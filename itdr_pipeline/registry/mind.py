@@ -54,7 +54,7 @@ def _spec(rid: str, size: str, name: str, about: str) -> DatasetSpec:
         format="mind:ingest", files=_files(size),
         downloads=tuple(Download(url=f"{_RELEASE}/MIND{size}_{split}.zip", filename=f"MIND{size}_{split}.zip",
                                  sha256=None, target=split) for split in ("train", "dev")),
-        feedback="implicit", label_rule="clicked", tasks=("preference", "tkr", "tui"),
+        feedback="implicit", label_rule="clicked", tasks=("preference", "tkr", "tui", "seqrec", "search", "psearch"),
         item_noun="news article", expectations=_EXPECTATIONS,
         collected=("2019-10-12", "2019-11-22"),  # the MIND paper (ACL 2020): six weeks, Oct 12 - Nov 22, 2019
     )

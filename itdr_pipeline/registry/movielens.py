@@ -29,7 +29,7 @@ def _latest(rid: str, name: str, description: str, *, sizes: str, files: tuple[R
         id=rid, name=name, description=f"{description} {sizes}",
         homepage="https://grouplens.org/datasets/movielens/", terms=TERMS, citation=CITATION,
         format="movielens:ingest_latest", files=files, downloads=(download,), collected=collected,
-        tasks=("preference", "rp", "tkr", "nir", "tui"), rating_min=0.5, rating_max=5.0, like_threshold=3.5,
+        tasks=("preference", "rp", "tkr", "nir", "tui", "seqrec", "search", "psearch"), rating_min=0.5, rating_max=5.0, like_threshold=3.5,
         expectations=(("interactions", {"id": "half_star_steps", "type": "in_set", "column": "rating",
                                         "values": _HALF_STARS, "severity": "ERROR"}),),
     )
@@ -75,7 +75,7 @@ SPECS = (
             Download(url=f"{_GL}/ml-100k.zip", filename="ml-100k.zip",
                      sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229", strip_prefix="ml-100k/"),
         ),
-        tasks=("preference", "rp", "tkr", "nir", "uap", "tui"),
+        tasks=("preference", "rp", "tkr", "nir", "uap", "tui", "seqrec", "search", "psearch"),
         preference_profiles=("temporal", "tallrec"),
         user_attributes=_ML100K_USERS,
         collected=("1997-09-19", "1998-04-22"),  # README: "from September 19th, 1997 through April 22nd, 1998"
@@ -98,7 +98,7 @@ SPECS = (
             Download(url=f"{_GL}/ml-1m.zip", filename="ml-1m.zip", sha256=None,
                      md5="c4d9eecfca2ab87c1945afe126590906", strip_prefix="ml-1m/"),
         ),
-        tasks=("preference", "rp", "tkr", "nir", "uap", "tui"),
+        tasks=("preference", "rp", "tkr", "nir", "uap", "tui", "seqrec", "search", "psearch"),
         user_attributes=("age_group", "gender", "occupation", "zip_code"),
         # README: users "who joined MovieLens in 2000"; released February 2003 (the dataset page).
         collected=("2000-01-01", "2003-02-28"),

@@ -34,7 +34,7 @@ def _spec(rid: str, name: str, description: str, files: tuple[RawFile, RawFile])
     return DatasetSpec(
         id=rid, name=name, description=description, homepage=_HOMEPAGE, terms=TERMS, citation=CITATION,
         format="pixelrec:ingest", files=files, feedback="implicit", label_rule="positive_only",
-        tasks=("tkr", "nir", "tui"), item_noun="item", expectations=_EXPECTATIONS,
+        tasks=("tkr", "nir", "tui", "seqrec"), item_noun="item", expectations=_EXPECTATIONS,
     )
 
 

@@ -18,6 +18,7 @@ LABEL_RULES = {
     "positive_only": "every interaction is a positive; negatives must be sampled from unseen items",
 }
 ITDR_TASKS = ("rp", "tkr", "cdr", "nir", "uap", "ir", "tui")
+INSTRUCTREC_TASKS = ("seqrec", "search", "psearch")  # Zhang et al. 2023; need item text
 USER_ATTRIBUTES = ("age", "age_group", "gender", "occupation", "zip_code", "location", "country", "birth_date")
 
 
@@ -68,7 +69,7 @@ class DatasetSpec:
     category: str | None = None  # the official category name, for sources published per category
     feedback: str = "explicit"
     label_rule: str = "rating_above"
-    tasks: tuple[str, ...] = ("preference",)  # ITDR subtasks (ITDR_TASKS) and "preference"
+    tasks: tuple[str, ...] = ("preference",)  # ITDR subtasks (ITDR_TASKS), "preference" and INSTRUCTREC_TASKS
     rating_min: float = 1.0
     rating_max: float = 5.0
     like_threshold: float = 3.0  # label = rating > like_threshold (TALLRec's rule for 1-5 stars)
@@ -97,7 +98,7 @@ class DatasetSpec:
             first, last = (date.fromisoformat(d) for d in self.collected)
             if first > last:
                 raise ValueError(f"registry {self.id}: collected period {self.collected} ends before it starts")
-        unknown = set(self.tasks) - {*ITDR_TASKS, "preference"}
+        unknown = set(self.tasks) - {*ITDR_TASKS, "preference", *INSTRUCTREC_TASKS}
         if unknown:
             raise ValueError(f"registry {self.id}: unknown tasks {sorted(unknown)}")
 

@@ -41,7 +41,7 @@ SPECS = (
         label_rule="weight_above_user_median",
         # IR and TUI are ITDR's Steam subtasks. No "preference": the preference task reads explicit
         # ratings only, and this source has none.
-        tasks=("ir", "tui"),
+        tasks=("ir", "tui", "seqrec", "search", "psearch"),
         item_noun="game",
         expectations=(
             ("interactions", {"id": "steam_events_are_reviews", "type": "in_set", "column": "event",

@@ -33,7 +33,7 @@ SPECS = (
                                  "yelp_academic_dataset_*.json"},
         feedback="explicit",
         label_rule="rating_above",
-        tasks=("preference", "rp", "tui"),
+        tasks=("preference", "rp", "tui", "seqrec", "search", "psearch"),
         rating_min=1.0,
         rating_max=5.0,
         like_threshold=3.0,

@@ -12,6 +12,9 @@ the split profile's job (`assign_splits`):
 - `global_temporal`: one pair of cut points in time for everyone (the 80th and 90th percentile of
   target times): train before, valid between, test after.
 
+InstructRec's seqrec and psearch are sequence tasks too; its product search (`search`) makes one
+record per item and splits items like an entity task.
+
 Entity tasks (uap and ir per user, tui per item) make one record per user or item; whatever the
 profile, they split entities 8:1:1 by the same stable hash, so under `random_user` a user's
 records of every task land in the same split.
@@ -39,14 +42,19 @@ from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.templates import TEMPLATE_DIR, Template, templates_for
 
-TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui")
-ROOTS = {"UII": ("preference", "rp", "tkr", "cdr", "nir"), "UIU": ("uap", "ir", "tui")}
+TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
+ROOTS = {"UII": ("preference", "rp", "tkr", "cdr", "nir"), "UIU": ("uap", "ir", "tui"),
+         "InstructRec": ("seqrec", "search", "psearch")}
 ENTITY_TASKS = ("uap", "ir", "tui")
+INSTRUCTREC_TASKS = ("seqrec", "search", "psearch")
+# Tasks rendered from a user's interaction sequence (render passes them the sequence table).
+SEQUENCE_TASKS = ("rp", "tkr", "nir", "cdr", "seqrec", "search", "psearch")
 PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 # Profiles whose test targets must come after the user's train targets (leakage is an ERROR).
 TEMPORAL_PROFILES = ("temporal", "leave_one_out", "global_temporal")
 SPLITS = ("train", "valid", "test")
 NEGATIVE_MODES = ("uniform", "popularity")
+INSTRUCTREC_NEGATIVES = ("uniform", "popularity", "retriever")  # retriever: BM25 hard negatives
 # Interactions that say the user wanted the item: everything but an impression that was not clicked.
 _POSITIVE = "(event <> 'impression' OR coalesce(weight, 0) > 0)"
 
@@ -85,6 +93,10 @@ class RenderSettings:
     teacher_model: str | None = None
     teacher_api_key_env: str = "ITDR_TEACHER_API_KEY"  # the key is read from this variable, never stored
     teacher_max_records: int = 0  # 0 = every ir/tui record; else only the first N per cell
+    instructrec_candidates: int = 10  # seqrec, search, psearch: the target + N-1 negatives (the paper: 10; 100 for its large lists)
+    instructrec_history_len: int = 10  # seqrec, psearch: earlier interactions shown (the paper: at most 20)
+    instructrec_negatives: str = "uniform"  # uniform, popularity or retriever (BM25 hard negatives)
+    instructrec_full_ranking: bool = False  # the output ranks every candidate, not just the target
 
     def __post_init__(self) -> None:
         bad = [p for p in self.profiles if p not in PROFILES]
@@ -96,6 +108,11 @@ class RenderSettings:
             raise ItdrError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.root is not None and self.root not in ROOTS:
             raise ItdrError(f"root must be one of {', '.join(ROOTS)}, got {self.root!r}")
+        if self.instructrec_negatives not in INSTRUCTREC_NEGATIVES:
+            raise ItdrError(f"instructrec_negatives must be one of {INSTRUCTREC_NEGATIVES}, "
+                            f"got {self.instructrec_negatives!r}")
+        if self.instructrec_candidates < 2 or self.instructrec_history_len < 1:
+            raise ItdrError("instructrec_candidates must be >= 2 and instructrec_history_len >= 1")
         for name in ("cap", "min_history", "max_eval_per_user", "max_train_per_user"):
             if getattr(self, name) < 0:
                 raise ItdrError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -300,6 +317,12 @@ class NegativeSampler:
         for user, items in rows:
             self._seen[user] = set(items)
 
+    def interacted(self, user_id: str) -> set[str]:
+        """Every item the user interacted with (any event, any time)."""
+        if user_id not in self._seen:
+            self.seen([user_id])
+        return self._seen[user_id]
+
     def sample(self, user_id: str, key: object, k: int) -> list[str] | None:
         """k distinct negatives for the user, or None when the catalogue has fewer than k."""
         seen = self._seen.get(user_id)
@@ -397,7 +420,7 @@ RECORD_SCHEMA = pa.schema([pa.field(name, kind, nullable=name in _NULLABLE) for 
     ("source_dataset", pa.string()),  # cdr: the source domain
     ("source_history_item_ids", pa.list_(pa.string())),  # cdr: source-domain history shown
     ("target_ts", pa.timestamp("us")),
-    ("reference_generator", pa.string()),  # "data" (derived from the source), "grounded-v1", "teacher:<model>"
+    ("reference_generator", pa.string()),  # "data", "grounded-v1", "grounded-instructrec-v1", "teacher:<model>"
 ]])
 
 

@@ -3,9 +3,15 @@
 The task description is kept apart from the input, so "without task description" is a switch.
 Each template has an id; at most one per task may be `held_out` for unseen-template evaluation
 (it is listed but never used for rendering unless asked for).
+
+Every template carries InstructRec's three axes (Zhang et al. 2023), from its file's `axes` or
+its own: preference P0 (none), P1 (implicit: past items), P2 (explicit: a description of the
+user); intention I0 (none), I1 (vague), I2 (specific); task form T0 (pointwise yes/no or a
+score), T1 (pairwise), T2 (matching or generation), T3 (re-ranking a candidate list).
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -18,6 +24,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 # A template without `profiles` serves every split profile (tallrec is opt-in: it reproduces TALLRec's strings).
 DEFAULT_PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 
+AXES = {"P": ("P0", "P1", "P2"), "I": ("I0", "I1", "I2"), "T": ("T0", "T1", "T2", "T3")}
+
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 _ENV.filters["dq"] = lambda text: f'"{text}"'
 
@@ -28,6 +36,7 @@ class Template:
     task: str
     profiles: tuple[str, ...]
     held_out: bool
+    axes: tuple[str, str, str]  # (P, I, T), e.g. ("P1", "I2", "T3")
     description: jinja2.Template
     input: jinja2.Template
     output: jinja2.Template
@@ -35,19 +44,47 @@ class Template:
     input_source: str
     output_source: str
 
+    @property
+    def axes_label(self) -> str:
+        return "".join(self.axes)
+
     def render(self, context: dict[str, Any]) -> tuple[str, str, str]:
         return self.description.render(context), self.input.render(context), self.output.render(context)
 
 
+def parse_axes(value: object, where: str) -> tuple[str, str, str]:
+    """`{P: P1, I: I0, T: T3}` -> ("P1", "I0", "T3"), each value checked."""
+    if not isinstance(value, dict) or set(value) != set(AXES):
+        raise ValueError(f"{where}: axes must be a mapping with keys P, I and T, got {value!r}")
+    for axis, allowed in AXES.items():
+        if value[axis] not in allowed:
+            raise ValueError(f"{where}: axis {axis} must be one of {', '.join(allowed)}, got {value[axis]!r}")
+    return (value["P"], value["I"], value["T"])
+
+
+def axes_filter(text: str) -> set[str]:
+    """"P1,I2" or "P1I2T3" -> {"P1", "I2"}; refuses unknown values."""
+    wanted = set(re.findall(r"[A-Za-z]\d", text.upper()))
+    known = {v for values in AXES.values() for v in values}
+    bad = sorted(wanted - known)
+    if bad or not wanted:
+        raise ValueError(f"unknown axis value(s) {bad or [text]}; known: {', '.join(sorted(known))}")
+    return wanted
+
+
 @cache
 def load_task_templates(task: str) -> tuple[Template, ...]:
-    data = yaml.safe_load((TEMPLATE_DIR / f"{task}.yaml").read_text(encoding="utf-8"))
+    path = TEMPLATE_DIR / f"{task}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "axes" not in data and any("axes" not in t for t in data["templates"]):
+        raise ValueError(f"{path.name}: give `axes` for the file or for every template")
     templates = tuple(
         Template(
             id=t["id"],
             task=task,
             profiles=tuple(t.get("profiles", DEFAULT_PROFILES)),
             held_out=bool(t.get("held_out", False)),
+            axes=parse_axes(t.get("axes", data.get("axes")), f"{path.name}: {t['id']}"),
             description=_ENV.from_string(t["description"].strip()),
             input=_ENV.from_string(t["input"]),
             output=_ENV.from_string(t["output"]),

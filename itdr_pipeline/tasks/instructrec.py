@@ -1,0 +1,323 @@
+"""InstructRec's three tasks (Zhang et al. 2023, "Recommendation as Instruction Following"), each a
+combination of its axes: preference P (P0 none, P1 past items, P2 a description of the user),
+intention I (I0 none, I1 vague, I2 specific), task form T (T3: re-rank a candidate list).
+
+- `seqrec` <P1|P2, I0, T3>: the user's next item among N candidates (10 by default: the target and
+  9 negatives the user never interacted with), from the user's history (P1) or its summary (P2).
+- `psearch` <P1|P2, I2, T3>: the same, with the user's intention for the target stated.
+- `search` <P0, I2|I1, T3>: product search: the intention alone, no user context. One record per
+  item (its query), the user who bought it drawn by a seeded hash; items split 8:1:1, as the paper.
+
+Intentions and explicit preferences are grounded in the data (generator `grounded-instructrec-v1`),
+deterministic and always available where the item has metadata:
+- I2 (specific): the target's category path (genres elsewhere), its brand (or creator) and price band.
+- I1 (vague): the coarsest informative category plus a purpose ("for my son", "for a birthday")
+  read off the target's reviews, when one is said.
+- P2 (explicit): the user's most frequent history categories and brands, with what the user rated
+  low where ratings exist.
+No intention ever names the target: a part that contains its title or id is left out, and
+`render.check_records` blocks any record whose intention still does (`intention_free_of_target`).
+
+Negatives: `instructrec_negatives` = uniform, popularity, or retriever (hard negatives: the BM25
+top hits over item text for the query, which the user never touched; bm25s).
+"""
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import bm25s
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from itdr_pipeline.registry import DatasetSpec
+from itdr_pipeline.tasks.base import (NegativeSampler, RecordBuilder, RenderSettings, assign_splits, cap_entities,
+                                      choose_template, domain_vars, item_label, load_items, task_templates)
+from itdr_pipeline.tasks.candidates import Catalogue
+from itdr_pipeline.templates import Template
+
+TASKS = ("seqrec", "search", "psearch")
+GENERATOR = "grounded-instructrec-v1"
+PRICE_BANDS = ((10, "under $10"), (25, "$10 to $25"), (50, "$25 to $50"), (100, "$50 to $100"))
+RECIPIENTS = ("son", "daughter", "wife", "husband", "mom", "mother", "dad", "father", "friend", "kids",
+              "children", "grandson", "granddaughter", "grandkids", "niece", "nephew", "sister", "brother",
+              "family", "boss", "coworker", "teacher", "boyfriend", "girlfriend", "parents", "cousin", "teen")
+OCCASIONS = ("birthday", "christmas", "wedding", "anniversary", "graduation", "holiday", "travel", "office",
+             "school", "work")
+_PLACEHOLDERS = ("unknown", "(no genres listed)", "n/a", "none")  # MovieLens' stand-ins for "no genre"
+_PURPOSE = re.compile(r"\bfor (?:my|our|a|an|the) (%s)s?\b" % "|".join(RECIPIENTS + OCCASIONS))
+
+
+def clean_labels(row: dict[str, Any] | None) -> list[str]:
+    """The item's category path (genres where it has no categories), deduplicated. Amazon 2018
+    category lists carry feature sentences too ("No expiration, no fees."): a label is kept when
+    it is short (at most 6 words, 50 characters) and not a sentence; MovieLens' "unknown" genre is
+    no label."""
+    row = row or {}
+    out: list[str] = []
+    for value in [*(row.get("categories") or []), *(row.get("genres") or [])]:
+        text = " ".join(str(value).split())
+        if (not text or text.casefold() in _PLACEHOLDERS or len(text) > 50 or len(text.split()) > 6 or text.endswith((".", "!", "?"))
+                or ":" in text or "http" in text.casefold()):
+            continue
+        if text.casefold() not in {o.casefold() for o in out}:
+            out.append(text)
+    return out
+
+
+def price_band(price: float | None) -> str | None:
+    if price is None or not np.isfinite(price) or price <= 0:
+        return None
+    return next((band for limit, band in PRICE_BANDS if price < limit), "over $100")
+
+
+def _names_target(text: str, title: str | None, item_id: str) -> bool:
+    folded = text.casefold()
+    return item_id.casefold() in folded or bool(title and title.strip() and title.strip().casefold() in folded)
+
+
+def _join(parts: list[str], title: str | None, item_id: str) -> str | None:
+    kept = [p for p in parts if not _names_target(p, title, item_id)]
+    text = ", ".join(kept)
+    return text if kept and not _names_target(text, title, item_id) else None
+
+
+def specific_intention(row: dict[str, Any] | None, item_id: str) -> str | None:
+    """I2: the category path, then `from <brand>` (or `by <creator>`), then the price band."""
+    row = row or {}
+    labels = clean_labels(row)
+    if not labels:
+        return None
+    parts = list(labels)
+    if row.get("brand"):
+        parts.append(f"from {row['brand']}")
+    elif row.get("creator"):
+        parts.append(f"by {row['creator']}")
+    if band := price_band(row.get("price")):
+        parts.append(band)
+    return _join(parts, row.get("title"), item_id) if _join(labels, row.get("title"), item_id) else None
+
+
+def purpose(texts: Sequence[str]) -> str | None:
+    """The purpose the target's reviews name most often ("for my son" -> "for my son"; ties: A-Z)."""
+    found = Counter(m.group(1) for text in texts for m in _PURPOSE.finditer(text.casefold()))
+    if not found:
+        return None
+    word = min(found, key=lambda w: (-found[w], w))
+    return f"for my {word}" if word in RECIPIENTS else f"for {'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def vague_intention(row: dict[str, Any] | None, item_id: str, reviews: Sequence[str]) -> str | None:
+    """I1: the coarsest informative category (the second level of a path: the first is the whole
+    store) and, when the target's reviews name one, a purpose."""
+    labels = clean_labels(row)
+    if not labels:
+        return None
+    coarse = labels[1] if len(labels) > 1 and (row or {}).get("categories") else labels[0]
+    said = purpose(reviews)
+    return _join([f"something in {coarse}" + (f", {said}" if said else "")], (row or {}).get("title"), item_id)
+
+
+def explicit_preference(rows: Sequence[dict[str, Any] | None], ratings: Sequence[float | None],
+                        like_threshold: float) -> str | None:
+    """P2: the history's most frequent specific categories (the last label of each path) and
+    brands, then the categories of what the user rated at or under the like threshold."""
+    cats: Counter[str] = Counter()
+    low: Counter[str] = Counter()
+    brands: Counter[str] = Counter()
+    for row, rating in zip(rows, ratings):
+        labels = clean_labels(row)
+        if labels:
+            cats[labels[-1]] += 1
+            if rating is not None and rating <= like_threshold:
+                low[labels[-1]] += 1
+        if row and row.get("brand"):
+            brands[row["brand"]] += 1
+    if not cats:
+        return None
+    top = sorted(cats, key=lambda c: (-cats[c], c))[:3]
+    text = "Often chooses " + _and(top)
+    fav = [b for b in sorted(brands, key=lambda b: (-brands[b], b)) if brands[b] >= 2][:2]
+    if fav:
+        text += "; returns to " + _and(fav)
+    disliked = [c for c in sorted(low, key=lambda c: (-low[c], c)) if low[c] * 2 > cats[c]][:2]
+    if disliked:
+        text += "; rated " + _and(disliked) + " low"
+    return text + "."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def item_document(row: dict[str, Any] | None, label: str) -> str:
+    """What the retriever and the BM25 baseline match a query against: label, categories, brand."""
+    row = row or {}
+    parts = [label, *clean_labels(row), row.get("brand") or "", row.get("creator") or ""]
+    return " ".join(p for p in parts if p)
+
+
+class Retriever:
+    """BM25 (bm25s, Lucene scoring) over every item of the sampler's universe; hard negatives are
+    its top hits for a query that the user never interacted with (ties: item id order)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, dataset: str, noun: str, items: Sequence[str]):
+        self.items = list(items)
+        rows = load_items(con, dataset, self.items)
+        docs = [item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, noun)) for i in self.items]
+        self.model = bm25s.BM25()
+        self.model.index(bm25s.tokenize(docs, stopwords="en", show_progress=False), show_progress=False)
+
+    def hard_negatives(self, query: str, exclude: set[str], k: int) -> list[str] | None:
+        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
+        scores = self.model.get_scores(tokens) if tokens else np.zeros(len(self.items))
+        order = np.lexsort((np.arange(len(self.items)), -np.asarray(scores)))
+        picked = [self.items[int(i)] for i in order if self.items[int(i)] not in exclude][:k]
+        return picked if len(picked) == k else None
+
+
+@dataclass(frozen=True)
+class Target:
+    split: str
+    record_idx: int
+    user_id: str
+    item_id: str
+    ts: Any
+    history: list[str]
+    ratings: list[float | None]
+
+
+def _sequence_targets(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profile: str,
+                      settings: RenderSettings, seq: str) -> list[Target]:
+    targets = assign_splits(con, seq=seq, dataset=spec.id, task=task, profile=profile, settings=settings,
+                            out=f"{task}_targets")
+    rows = con.sql(
+        f"""SELECT t.split, t.record_idx, t.user_id, t.item_id, t.ts,
+                   (SELECT list(h.item_id ORDER BY h.pos) FROM {seq} h
+                    WHERE h.user_id = t.user_id AND h.pos BETWEEN t.pos - $n AND t.pos - 1) AS history,
+                   (SELECT list(h.rating ORDER BY h.pos) FROM {seq} h
+                    WHERE h.user_id = t.user_id AND h.pos BETWEEN t.pos - $n AND t.pos - 1) AS ratings
+            FROM {targets} t ORDER BY t.record_idx""",
+        params={"n": settings.instructrec_history_len}).fetchall()
+    return [Target(*r) for r in rows]
+
+
+def _search_targets(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, settings: RenderSettings,
+                    seq: str) -> list[Target]:
+    """One query per item: the item with one of its users (the smallest seeded hash), whose
+    interactions the negatives avoid; items split 8:1:1 by the stable hash."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE search_items AS
+            SELECT item_id, user_id, ts FROM {seq}
+            QUALIFY row_number() OVER (PARTITION BY item_id
+                                       ORDER BY md5(concat_ws(':', $key, item_id, user_id)), user_id) = 1""",
+        {"key": f"{settings.seed}:{spec.id}:search:user"})
+    out = cap_entities(con, table="search_items", key="item_id", dataset=spec.id, task="search",
+                       settings=settings, out="search_targets")
+    rows = con.execute(f"SELECT split, record_idx, user_id, item_id, ts FROM {out} ORDER BY record_idx").fetchall()
+    return [Target(*r, history=[], ratings=[]) for r in rows]
+
+
+def _reviews(con: duckdb.DuckDBPyConnection, dataset: str, item_ids: Sequence[str]) -> dict[str, list[str]]:
+    wanted = pa.table({"item_id": sorted(set(item_ids))})
+    rows = con.sql("""SELECT r.item_id, list(concat_ws(' ', r.summary, r.text) ORDER BY r.src_row)
+                      FROM reviews r JOIN wanted USING (item_id) WHERE r.dataset = ? GROUP BY r.item_id""",
+                   params=[dataset]).fetchall()
+    return dict(rows)
+
+
+def _needs_met(template: Template, preference: str | None, intentions: dict[str, str | None]) -> bool:
+    p, i, _ = template.axes
+    return (p != "P2" or preference is not None) and (i == "I0" or intentions.get(i) is not None)
+
+
+def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profile: str, settings: RenderSettings,
+            targets: list[Target]) -> pa.Table:
+    out = RecordBuilder(spec, task, profile, settings)
+    words = domain_vars(spec)
+    sampler = NegativeSampler(con, spec.id, "uniform" if settings.instructrec_negatives == "retriever"
+                              else settings.instructrec_negatives, settings.seed, task)
+    sampler.seen(sorted({t.user_id for t in targets}))
+    needed = {i for t in targets for i in (*t.history, t.item_id)}
+    rows = load_items(con, spec.id, sorted(needed))
+    reviews = _reviews(con, spec.id, sorted({t.item_id for t in targets})) if task != "seqrec" else {}
+    retriever = (Retriever(con, spec.id, words["noun"], list(sampler.items))
+                 if settings.instructrec_negatives == "retriever" else None)
+    templates, held_out = task_templates(task, profile)
+    size = settings.instructrec_candidates
+    drawn = []
+    for t in targets:
+        row = rows.get(t.item_id)
+        intentions = {"I2": specific_intention(row, t.item_id),
+                      "I1": vague_intention(row, t.item_id, reviews.get(t.item_id, []))} if task != "seqrec" else {}
+        preference = (explicit_preference([rows.get(i) for i in t.history], t.ratings, spec.like_threshold)
+                      if task != "search" else None)
+        usable = [x for x in templates if _needs_met(x, preference, intentions)]
+        if not usable:
+            out.drop("no_item_metadata")
+            continue
+        key = (t.user_id, t.item_id)
+        query = intentions.get("I2") or intentions.get("I1") or " ".join(
+            item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, words["noun"]))
+            for i in t.history)
+        if retriever is not None:
+            negatives = retriever.hard_negatives(query, sampler.interacted(t.user_id) | {t.item_id}, size - 1)
+        else:
+            negatives = sampler.sample(t.user_id, key, size - 1)
+        if negatives is None:
+            out.drop("too_few_negatives")
+            continue
+        drawn.append((t, usable, intentions, preference, negatives))
+    catalogue = Catalogue(con, spec.id, words["noun"], sorted({i for t, *_, n in drawn for i in (*t.history, t.item_id, *n)}))
+    for t, usable, intentions, preference, negatives in drawn:
+        key = (t.user_id, t.item_id)
+        shown = sampler.shuffle([t.item_id, *negatives], key)
+        # The true order: the target, then negatives as the retriever ranked them, else by popularity.
+        ranking = [t.item_id, *(negatives if settings.instructrec_negatives == "retriever"
+                                else sampler.by_popularity(negatives))]
+        labels = catalogue.distinct_labels(shown)
+        held = held_out if held_out is not None and _needs_met(held_out, preference, intentions) else None
+        template = choose_template(usable, held, settings, spec.id, task, t.split, (profile, t.user_id, t.item_id))
+        level = template.axes[1]
+        intention = intentions.get(level) if level != "I0" else None
+        full = settings.instructrec_full_ranking
+        context = {
+            **words, "history": [catalogue.label(i) for i in t.history],
+            "preference": preference if template.axes[0] == "P2" else None, "intention": intention,
+            "candidates": [labels[i] for i in shown], "k": len(shown),
+            "ask": (f"Rank all {len(shown)} candidates from most to least likely, one title per line."
+                    if full else "Answer with the title of the top candidate only."),
+            "answer": "\n".join(labels[i] for i in ranking) if full else labels[t.item_id],
+        }
+        answer = {"positives": [t.item_id], **({"ranking": ranking} if full else {}),
+                  "axes": template.axes_label, "intention": intention, "intention_level": level,
+                  "preference": context["preference"], "generator": GENERATOR,
+                  # Prompt-side text the BM25 baseline may read: the query shown and each candidate's item text.
+                  "query": intention, "candidate_docs": [item_document(catalogue.rows.get(i), labels[i]) for i in shown]}
+        grounded = level != "I0" or template.axes[0] == "P2"
+        out.add(template=template, context=context, split=t.split, record_idx=t.record_idx,
+                reference_generator=GENERATOR if grounded else "data",
+                user_id=t.user_id, target_item_id=t.item_id, candidate_item_ids=shown,
+                candidate_texts=[labels[i] for i in shown], ranking_item_ids=ranking if full else [t.item_id],
+                answer_json=json.dumps(answer), history_item_ids=t.history, target_ts=t.ts)
+    return out.table()
+
+
+def render_seqrec(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str, settings: RenderSettings,
+                  seq: str) -> pa.Table:
+    return _render(con, spec, "seqrec", profile, settings, _sequence_targets(con, spec, "seqrec", profile, settings, seq))
+
+
+def render_psearch(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str, settings: RenderSettings,
+                   seq: str) -> pa.Table:
+    return _render(con, spec, "psearch", profile, settings,
+                   _sequence_targets(con, spec, "psearch", profile, settings, seq))
+
+
+def render_search(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str, settings: RenderSettings,
+                  seq: str) -> pa.Table:
+    return _render(con, spec, "search", profile, settings, _search_targets(con, spec, settings, seq))
