@@ -69,12 +69,17 @@ class RenderConfig(dg.Config):
     instructrec_negatives: str = Field(default=_D.instructrec_negatives,
                                        description="seqrec, search, psearch negatives: uniform, popularity or "
                                                    "retriever (BM25 hard negatives).")
+    instructrec_augment: list[str] = Field(default=list(_D.instructrec_augment),
+                                           description="Train-only InstructRec augmentations: flip (search, psearch: "
+                                                       "from the item, write the intention), consistency (psearch: "
+                                                       "does this intention fit this user? Yes/No).")
     instructrec_full_ranking: bool = Field(default=_D.instructrec_full_ranking,
                                            description="seqrec, search, psearch: the output ranks every candidate.")
 
     def settings(self) -> RenderSettings:
         fields = self.model_dump()
         fields["profiles"] = tuple(fields["profiles"])
+        fields["instructrec_augment"] = tuple(fields["instructrec_augment"])
         return RenderSettings(**fields)
 
 

@@ -83,6 +83,9 @@ def materialize(
         help="seqrec, search, psearch negatives: uniform, popularity or retriever (BM25 hard negatives).")] = "uniform",
     instructrec_candidates: Annotated[int, typer.Option(
         help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = 10,
+    instructrec_augment: Annotated[str, typer.Option(
+        help="Train-only InstructRec augmentations, comma-separated: flip (search, psearch), consistency "
+             "(psearch).")] = "",
     full_ranking: Annotated[bool, typer.Option(
         "--full-ranking", help="seqrec, search, psearch: the output ranks every candidate.")] = False,
     cdr_source: Annotated[str | None, typer.Option(help="cdr: source-domain dataset id (ingested first).")] = None,
@@ -116,13 +119,15 @@ def materialize(
               "negatives": negatives, "cdr_source": cdr_source, "fraction": fraction,
               "instructrec_negatives": instructrec_negatives, "instructrec_candidates": instructrec_candidates,
               "instructrec_full_ranking": full_ranking,
+              "instructrec_augment": [a.strip() for a in instructrec_augment.split(",") if a.strip()],
               "descriptions": not no_descriptions, "root": root, "unseen_template_test": unseen_template_test,
               "teacher_base_url": teacher_url, "teacher_model": teacher_model}
     if (teacher_url is None) != (teacher_model is None):
         _fail("--teacher-url and --teacher-model go together")
     if cdr_source is not None:
         get_dataset(cdr_source)
-    RenderSettings(**{**render, "profiles": tuple(render["profiles"])})  # refuse bad settings before any work
+    RenderSettings(**{**render, "profiles": tuple(render["profiles"]),
+                      "instructrec_augment": tuple(render["instructrec_augment"])})  # refuse bad settings before any work
     for dataset in ids:  # ... and bad task names
         applicable_tasks(get_dataset(dataset), task_list or None, root)
     filters = FilterConfig(since, until, min_rating, k_core, k_core, min_history)
@@ -141,9 +146,12 @@ def materialize(
                    f"({meta.get('dagster/row_count')} records) at {meta.get('path')}")
         _say_raw_quality(outcome.dataset, outcome.metadata.get("rejected_rows", {}), max_bad_share)
     first = ids[0]
+    # The export hint names a task that was rendered: the first asked for, else preference if fed.
+    fed = applicable_tasks(get_dataset(first), task_list or None, root)
+    hint = "preference" if "preference" in fed else fed[0] if fed else "preference"
     typer.echo("\nNext:")
     typer.echo('  itdr query "SELECT dataset, task, profile, split, count(*) FROM instructions GROUP BY ALL ORDER BY ALL"')
-    typer.echo(f"  itdr export --dataset {first} --task preference --profile temporal --format alpaca --out ./export")
+    typer.echo(f"  itdr export --dataset {first} --task {hint} --profile temporal --format alpaca --out ./export")
     typer.echo("  itdr ui    # Dagster UI on http://127.0.0.1:3000")
 
 
@@ -293,7 +301,7 @@ def templates(
         for t in load_task_templates(name):
             if not wanted <= set(t.axes):
                 continue
-            flag = "held-out" if t.held_out else "seen"
+            flag = "held-out" if t.held_out else f"augment:{t.augmentation}" if t.augmentation else "seen"
             typer.echo(f"{t.id}\t{name}\t{t.axes_label}\t{flag}\t{','.join(t.profiles)}\t{t.description_source}")
             if full:
                 typer.echo(f"  input:\n{_indent(t.input_source)}\n  output:\n{_indent(t.output_source)}\n")

@@ -219,7 +219,8 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
             # nir: the ranking is the target; InstructRec: the target, or (full ranking) every
             # candidate with the target first; tkr, cdr: every candidate.
             bad = con.execute(
-                f"""SELECT count(*) FROM instruction_records WHERE {where} AND NOT (
+                f"""SELECT count(*) FROM instruction_records WHERE {where}
+                    AND json_extract_string(answer_json, '$.augmentation') IS NULL AND NOT (
                         len(list_distinct(candidate_item_ids)) = len(candidate_item_ids)
                         AND len(list_filter(candidate_item_ids, lambda c: c = target_item_id)) = 1
                         AND CASE WHEN task = 'nir' THEN ranking_item_ids = [target_item_id]
@@ -257,4 +258,9 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
                 args).fetchall()[0][0]
             findings.append(Finding(f"{name}: intention_free_of_target", "ERROR", leaks == 0,
                                     f"{leaks} record(s) whose intention names the target's title or id"))
+            stray = con.execute(
+                f"""SELECT count(*) FROM instruction_records WHERE {where} AND split <> 'train'
+                    AND json_extract_string(answer_json, '$.augmentation') IS NOT NULL""", args).fetchall()[0][0]
+            findings.append(Finding(f"{name}: augmentations_in_train_only", severity, stray == 0,
+                                    f"{stray} augmentation record(s) outside the train split"))
     return findings

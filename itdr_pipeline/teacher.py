@@ -31,6 +31,21 @@ SYSTEM_PROMPT = (
 )
 
 
+# InstructRec: the grounded intention or preference, rewritten as a user would say it.
+INSTRUCTREC_PROMPT = (
+    "You rewrite facts about what a user wants into one short sentence in the user's own voice. Use only "
+    "those facts: keep every category, brand and price range, add nothing, and never name a specific "
+    "product, title or model."
+)
+
+
+def instructrec_messages(kind: str, text: str) -> list[dict[str, str]]:
+    """`kind`: "intention" or "preference"."""
+    ask = ("what the user is looking for now" if kind == "intention" else "the user's usual taste")
+    return [{"role": "system", "content": INSTRUCTREC_PROMPT},
+            {"role": "user", "content": f"Rewrite {ask}.\n\nFacts from the data:\n{text}"}]
+
+
 def generator_name(model: str) -> str:
     return f"teacher:{model}"
 

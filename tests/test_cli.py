@@ -123,7 +123,11 @@ def test_tasks_matrix_and_templates_listing(home):
     # InstructRec axes: every template has them; --axes filters (P1 and I2: personalized search only).
     assert {axes for _, _, axes, *_ in listing} >= {"P1I0T0", "P1I0T3", "P0I2T3", "P0I1T3", "P1I2T3", "P2I2T3"}
     chosen = [line.split("\t") for line in run_cli("templates", "--axes", "P1,I2", check=True).stdout.splitlines()]
-    assert {(task, axes) for _, task, axes, *_ in chosen} == {("psearch", "P1I2T3")} and len(chosen) == 9
+    main = [(task, axes) for _, task, axes, flag, *_ in chosen if not flag.startswith("augment:")]
+    assert set(main) == {("psearch", "P1I2T3")} and len(main) == 9
+    # The train-only augmentation templates list with their kind: flips generate (T2), consistency is yes/no (T0).
+    assert sorted((axes, flag) for _, _, axes, flag, *_ in chosen if flag.startswith("augment:")) == [
+        ("P1I2T0", "augment:consistency")] * 3 + [("P1I2T2", "augment:flip")] * 3
     bad = run_cli("templates", "--axes", "P7")
     assert bad.returncode == 1 and "unknown axis value(s) ['P7']" in bad.stderr
 

@@ -10,6 +10,7 @@ import os
 import pytest
 
 from itdr_pipeline.config import Settings
+from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.filters import FilterConfig, apply_filters
 from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import get_dataset
@@ -21,7 +22,7 @@ from itdr_pipeline.templates import load_task_templates, templates_for
 from itdr_pipeline.warehouse import connect
 from training.baselines import baselines
 from training.metrics import evaluate
-from conftest import shared_dataset
+from conftest import run_cli, shared_dataset
 
 GIFT = "amazon-reviews-2018.gift-cards"
 MAG = "amazon-reviews-2018.magazine-subscriptions"
@@ -103,7 +104,7 @@ def test_candidate_lists_are_sound_and_intentions_never_name_the_target(wh, data
             assert not (set(cand) - {target}) & seen[r["user_id"]]  # negatives never interacted with
             assert not set(cand) & set(r["history_item_ids"])
             answer = json.loads(r["answer_json"])
-            assert answer["positives"] == [target] and answer["generator"] == GENERATOR
+            assert answer["positives"] == [target] and answer["generator"] == r["reference_generator"]
             assert r["output"] == r["candidate_texts"][cand.index(target)]
             template_axes = {t.id: t.axes_label for t in load_task_templates(task)}
             assert answer["axes"] == template_axes[r["template_id"]]
@@ -222,3 +223,79 @@ def test_same_inputs_same_records_and_the_seed_matters(wh):
     assert render_psearch(con, spec, "leave_one_out", RenderSettings(), seq).equals(first)
     other = render_psearch(con, spec, "leave_one_out", RenderSettings(seed=7), seq)
     assert other.column("candidate_item_ids").to_pylist() != first.column("candidate_item_ids").to_pylist()
+
+
+def test_augmentations_are_train_only_extra_records(wh):
+    con, _ = wh
+    spec = get_dataset(GIFT)
+    seq = build_sequence(con, GIFT, rated=False, name="aug_seq")
+    from itdr_pipeline.tasks.instructrec import render_psearch
+    plain = render_psearch(con, spec, "temporal", RenderSettings(), seq).to_pylist()
+    both = render_psearch(con, spec, "temporal", RenderSettings(instructrec_augment=("flip", "consistency")),
+                          seq).to_pylist()
+    extra = [r for r in both if json.loads(r["answer_json"]).get("augmentation")]
+    assert [r for r in both if not json.loads(r["answer_json"]).get("augmentation")] == plain  # untouched
+    train = {(r["user_id"], r["target_item_id"]): r for r in plain if r["split"] == "train"}
+    kinds = collections.Counter(json.loads(r["answer_json"])["augmentation"] for r in extra)
+    assert kinds["flip"] == len(train) and 0 < kinds["consistency"] <= len(train)
+    assert {r["split"] for r in extra} == {"train"}
+    idx = sorted(r["record_idx"] for r in extra)  # numbered on after every target, dropped ones included
+    assert idx == list(range(idx[0], idx[0] + len(extra))) and idx[0] > max(r["record_idx"] for r in plain)
+    items = _items(con, GIFT)
+    for r in extra:
+        answer = json.loads(r["answer_json"])
+        source = train[(r["user_id"], r["target_item_id"])]
+        own = json.loads(source["answer_json"])
+        assert r["candidate_item_ids"] == [] and r["history_item_ids"] == source["history_item_ids"]
+        title = items[r["target_item_id"]]["title"]
+        if answer["augmentation"] == "flip":  # from the item, write its intention
+            assert answer["axes"] == "P1I2T2" and r["output"] == answer["intention"]
+            assert answer["intention"] == specific_intention(items[r["target_item_id"]], r["target_item_id"])
+            assert title in r["input"] and title.casefold() not in r["output"].casefold()
+        else:  # Yes for the target's own intention, No for a negative's
+            assert answer["axes"] == "P1I2T0" and r["output"] == ("Yes." if answer["consistent"] else "No.")
+            assert r["label"] == float(answer["consistent"]) and answer["intention"] in r["instruction"] + r["input"]
+            truth = specific_intention(items[r["target_item_id"]], r["target_item_id"])
+            assert (answer["intention"] == truth) == answer["consistent"]
+            if not answer["consistent"]:
+                assert answer["intention"] in {specific_intention(items[i], i) for i in source["candidate_item_ids"]}
+        assert own["intention"] is not None
+    yes = sum(json.loads(r["answer_json"]).get("consistent", False) for r in extra)
+    assert 0.3 < yes / kinds["consistency"] < 0.7  # a seeded coin
+    # The checks skip the augmentation records' empty candidate lists and hold them to train.
+    try:
+        render_tasks(con, spec, ["psearch"], RenderSettings(instructrec_augment=("flip", "consistency")))
+        findings = check_records(con, GIFT, ["psearch"])
+        assert all(f.passed for f in findings) and any(f.check.endswith("augmentations_in_train_only") for f in findings)
+        con.execute("UPDATE instruction_records SET split = 'test' WHERE dataset = ? AND task = 'psearch' "
+                    "AND record_idx = ?", [GIFT, idx[0]])
+        failed = [f.check for f in check_records(con, GIFT, ["psearch"]) if not f.passed]
+        assert "psearch/temporal: augmentations_in_train_only" in failed
+    finally:
+        render_tasks(con, spec, ["psearch"], RenderSettings())
+    with pytest.raises(ItdrError, match=r"unknown instructrec_augment value\(s\) \['mirror'\]"):
+        RenderSettings(instructrec_augment=("mirror",))
+
+
+def test_materialize_publish_and_export_from_the_cli(home, tmp_path):
+    """As a user: the three tasks with hard negatives and both augmentations, out of process."""
+    made = run_cli("materialize", "--datasets", GIFT, "--tasks", "seqrec,search,psearch", "--instructrec-negatives",
+                   "retriever", "--instructrec-augment", "flip,consistency", check=True)
+    assert f"itdr export --dataset {GIFT} --task seqrec" in made.stdout  # the hint names a task it rendered
+    counts = run_cli("query", "SELECT task, split, count(*), count(*) FILTER (json_extract_string(answer_json, "
+                     "'$.augmentation') IS NOT NULL) FROM instructions GROUP BY ALL ORDER BY ALL", check=True)
+    rows = [line.split("\t") for line in counts.stdout.splitlines()[1:]]
+    got = {(task, split): (int(n), int(aug)) for task, split, n, aug in rows}
+    # The same cells as the in-process render (the retriever changes candidates, not targets),
+    # plus one flip per train query (search) and a flip and a consistency record per train target (psearch).
+    assert got[("search", "test")] == (19, 0) and got[("search", "train")] == (230, 115)
+    assert got[("psearch", "train")] == (825, 550) and got[("psearch", "test")] == (83, 0)
+    assert got[("seqrec", "train")] == (293, 0) and got[("seqrec", "valid")] == (83, 0)
+    version = next(p for p in (home.home / "published").iterdir() if p.name.startswith(GIFT))
+    assert {p.name for p in (version / "data").iterdir()} == {"seqrec-temporal", "search-temporal", "psearch-temporal"}
+    card = (version / "README.md").read_text(encoding="utf-8")
+    assert "config_name: psearch-temporal" in card and "personalized search (InstructRec" in card
+    out = tmp_path / "export"
+    run_cli("export", "--dataset", GIFT, "--task", "search", "--format", "alpaca", "--out", str(out), check=True)
+    test = json.loads((out / "test.json").read_text(encoding="utf-8"))
+    assert len(test) == 19 and all(set(r) == {"instruction", "input", "output"} for r in test)

@@ -14,6 +14,8 @@ from itdr_pipeline.filters import FilterConfig, apply_filters
 from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.tasks.base import RenderSettings
+from itdr_pipeline.tasks.base import build_sequence
+from itdr_pipeline.tasks.instructrec import GENERATOR, render_psearch
 from itdr_pipeline.tasks.ir import render_ir
 from itdr_pipeline.tasks.tui import render_tui
 from itdr_pipeline.warehouse import connect
@@ -25,9 +27,9 @@ KEY_ENV = "ITDR_TEST_TEACHER_KEY"
 class Stub:
     """Records each request; answers `Rewritten <n>` (or the status code it is told to)."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, answer: str | None = None):
         self.requests: list[dict] = []
-        self.status = status
+        self.status, self.answer = status, answer
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,7 +37,7 @@ class Stub:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 payload = {"choices": [{"message": {"role": "assistant",
-                                                    "content": f"  Rewritten {len(stub.requests)}\n"}}]}
+                                                    "content": f"  {stub.answer or 'Rewritten'} {len(stub.requests)}\n"}}]}
                 data = json.dumps(payload if stub.status == 200 else {"error": "boom"}).encode()
                 self.send_response(stub.status)
                 self.send_header("Content-Type", "application/json")
@@ -134,3 +136,33 @@ def test_connection_refused_is_reported_with_the_url(ml100k_con):
 def test_needs_a_model():
     with pytest.raises(ItdrError, match="teacher_base_url and teacher_model"):
         teacher.Teacher(None, RenderSettings(teacher_base_url="http://127.0.0.1:1/v1"))
+
+
+def test_instructrec_intentions_and_preferences_rewritten_never_naming_the_target(ml100k_con):
+    con, spec = ml100k_con, get_dataset("ml-100k")
+    seq = build_sequence(con, "ml-100k", rated=False, name="teacher_seq")
+    grounded = render_psearch(con, spec, "temporal", RenderSettings(), seq).to_pylist()
+    with Stub() as stub:
+        rows = render_psearch(con, spec, "temporal", _settings(stub.url, teacher_max_records=3), seq).to_pylist()
+        # One request per text a record shows: its intention, and its summary on a P2 template.
+        shown = [json.loads(r["answer_json"]) for r in grounded[:3]]
+        texts = [t for a in shown for t in (a["intention"], a["preference"]) if t]
+        assert len(stub.requests) == len(texts)
+        assert [m["body"]["messages"][1]["content"].rsplit("\n", 1)[1] for m in stub.requests] == texts
+        for before, after in zip(grounded[:3], rows[:3]):
+            answer = json.loads(after["answer_json"])
+            assert answer["intention"].startswith("Rewritten ") and answer["intention"] in after["instruction"] + after["input"]
+            assert after["reference_generator"] == answer["generator"] == "teacher:stub-model"
+            assert after["candidate_item_ids"] == before["candidate_item_ids"] and after["output"] == before["output"]
+        assert rows[3:] == grounded[3:] and rows[3]["reference_generator"] == GENERATOR
+        calls = len(stub.requests)
+        assert render_psearch(con, spec, "temporal", _settings(stub.url, teacher_max_records=3), seq).to_pylist() == rows
+        assert len(stub.requests) == calls  # answered from teacher_cache
+    # A rewrite that names the target is not used: the grounded text stays, and it is counted.
+    title = con.execute("SELECT title FROM items WHERE dataset = 'ml-100k' AND item_id = ?",
+                        [grounded[0]["target_item_id"]]).fetchone()[0]
+    with Stub(answer=f"I want {title}, exactly") as stub:
+        table = render_psearch(con, spec, "temporal", _settings(stub.url, teacher_max_records=1, seed=42), seq)
+    named = table.to_pylist()
+    assert named[0]["input"] == grounded[0]["input"] and named[0]["reference_generator"] == GENERATOR
+    assert json.loads(table.schema.metadata[b"dropped"])["teacher_named_target"] == 1

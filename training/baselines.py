@@ -131,7 +131,11 @@ def _prompt_side(task: str, record: dict) -> dict:
 def _bm25(task: str, test: list[dict]) -> list[Prediction]:
     """Candidates ranked by BM25 against the stated query; the index holds every candidate text of
     the test records (document frequencies from the whole candidate pool); ties: prompt order."""
-    import bm25s  # scipy-based; only the search tasks need it
+    import logging
+
+    import bm25s  # only the search tasks need it
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at INFO
 
     docs = sorted({d for r in test for d in (r.get("candidate_docs") or [])})
     if not docs:

@@ -40,7 +40,7 @@ import yaml
 
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.templates import TEMPLATE_DIR, Template, templates_for
+from itdr_pipeline.templates import AUGMENTATIONS, TEMPLATE_DIR, Template, templates_for
 
 TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
 ROOTS = {"UII": ("preference", "rp", "tkr", "cdr", "nir"), "UIU": ("uap", "ir", "tui"),
@@ -97,6 +97,7 @@ class RenderSettings:
     instructrec_history_len: int = 10  # seqrec, psearch: earlier interactions shown (the paper: at most 20)
     instructrec_negatives: str = "uniform"  # uniform, popularity or retriever (BM25 hard negatives)
     instructrec_full_ranking: bool = False  # the output ranks every candidate, not just the target
+    instructrec_augment: tuple[str, ...] = ()  # train-only extra records: "flip" (search, psearch), "consistency" (psearch)
 
     def __post_init__(self) -> None:
         bad = [p for p in self.profiles if p not in PROFILES]
@@ -111,6 +112,9 @@ class RenderSettings:
         if self.instructrec_negatives not in INSTRUCTREC_NEGATIVES:
             raise ItdrError(f"instructrec_negatives must be one of {INSTRUCTREC_NEGATIVES}, "
                             f"got {self.instructrec_negatives!r}")
+        bad_aug = [a for a in self.instructrec_augment if a not in AUGMENTATIONS]
+        if bad_aug:
+            raise ItdrError(f"unknown instructrec_augment value(s) {bad_aug}; known: {', '.join(AUGMENTATIONS)}")
         if self.instructrec_candidates < 2 or self.instructrec_history_len < 1:
             raise ItdrError("instructrec_candidates must be >= 2 and instructrec_history_len >= 1")
         for name in ("cap", "min_history", "max_eval_per_user", "max_train_per_user"):
@@ -128,6 +132,7 @@ class RenderSettings:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["profiles"] = list(self.profiles)
+        out["instructrec_augment"] = list(self.instructrec_augment)
         return out
 
 

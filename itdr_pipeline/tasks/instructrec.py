@@ -23,6 +23,7 @@ top hits over item text for the query, which the user never touched; bm25s).
 """
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -36,9 +37,12 @@ import pyarrow as pa
 
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.tasks.base import (NegativeSampler, RecordBuilder, RenderSettings, assign_splits, cap_entities,
-                                      choose_template, domain_vars, item_label, load_items, task_templates)
+                                      choose_template, domain_vars, item_label, load_items, stable_int, task_templates)
 from itdr_pipeline.tasks.candidates import Catalogue
-from itdr_pipeline.templates import Template
+from itdr_pipeline.teacher import Teacher, generator_name, instructrec_messages
+from itdr_pipeline.templates import Template, augmentation_templates
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at INFO
 
 TASKS = ("seqrec", "search", "psearch")
 GENERATOR = "grounded-instructrec-v1"
@@ -249,6 +253,7 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
                  if settings.instructrec_negatives == "retriever" else None)
     templates, held_out = task_templates(task, profile)
     size = settings.instructrec_candidates
+    teacher = Teacher(con, settings) if settings.teacher_base_url else None
     drawn = []
     for t in targets:
         row = rows.get(t.item_id)
@@ -273,6 +278,7 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             continue
         drawn.append((t, usable, intentions, preference, negatives))
     catalogue = Catalogue(con, spec.id, words["noun"], sorted({i for t, *_, n in drawn for i in (*t.history, t.item_id, *n)}))
+    rendered = []
     for t, usable, intentions, preference, negatives in drawn:
         key = (t.user_id, t.item_id)
         shown = sampler.shuffle([t.item_id, *negatives], key)
@@ -281,13 +287,29 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
                                 else sampler.by_popularity(negatives))]
         labels = catalogue.distinct_labels(shown)
         held = held_out if held_out is not None and _needs_met(held_out, preference, intentions) else None
+        if held is None and held_out is not None and settings.unseen_template_test and t.split == "test":
+            out.drop("held_out_template_needs_missing_text")  # e.g. an I2 template for an item with only I1
+            continue
         template = choose_template(usable, held, settings, spec.id, task, t.split, (profile, t.user_id, t.item_id))
         level = template.axes[1]
         intention = intentions.get(level) if level != "I0" else None
+        shown_preference = preference if template.axes[0] == "P2" else None
+        generator = GENERATOR if level != "I0" or shown_preference else "data"
+        if teacher is not None and (settings.teacher_max_records == 0 or len(rendered) < settings.teacher_max_records) \
+                and (intention or shown_preference):
+            title = (catalogue.rows.get(t.item_id) or {}).get("title")
+            rewritten = {kind: teacher.complete(instructrec_messages(kind, text)).strip()
+                         for kind, text in (("intention", intention), ("preference", shown_preference)) if text}
+            if any(_names_target(v, title, t.item_id) for v in rewritten.values()):
+                out.drop("teacher_named_target")  # the grounded text stays: it never names the target
+            else:
+                intention = rewritten.get("intention", intention)
+                shown_preference = rewritten.get("preference", shown_preference)
+                generator = generator_name(teacher.model)
         full = settings.instructrec_full_ranking
         context = {
             **words, "history": [catalogue.label(i) for i in t.history],
-            "preference": preference if template.axes[0] == "P2" else None, "intention": intention,
+            "preference": shown_preference, "intention": intention,
             "candidates": [labels[i] for i in shown], "k": len(shown),
             "ask": (f"Rank all {len(shown)} candidates from most to least likely, one title per line."
                     if full else "Answer with the title of the top candidate only."),
@@ -295,16 +317,59 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
         }
         answer = {"positives": [t.item_id], **({"ranking": ranking} if full else {}),
                   "axes": template.axes_label, "intention": intention, "intention_level": level,
-                  "preference": context["preference"], "generator": GENERATOR,
+                  "preference": shown_preference, "generator": generator,
                   # Prompt-side text the BM25 baseline may read: the query shown and each candidate's item text.
                   "query": intention, "candidate_docs": [item_document(catalogue.rows.get(i), labels[i]) for i in shown]}
-        grounded = level != "I0" or template.axes[0] == "P2"
         out.add(template=template, context=context, split=t.split, record_idx=t.record_idx,
-                reference_generator=GENERATOR if grounded else "data",
+                reference_generator=generator,
                 user_id=t.user_id, target_item_id=t.item_id, candidate_item_ids=shown,
                 candidate_texts=[labels[i] for i in shown], ranking_item_ids=ranking if full else [t.item_id],
                 answer_json=json.dumps(answer), history_item_ids=t.history, target_ts=t.ts)
+        rendered.append((t, intentions, shown))
+    _augment(out, spec, task, profile, settings, words, catalogue, rendered,
+             first_idx=max((t.record_idx for t in targets), default=-1) + 1)
     return out.table()
+
+
+def _augment(out: RecordBuilder, spec: DatasetSpec, task: str, profile: str, settings: RenderSettings,
+             words: dict[str, str], catalogue: Catalogue, rendered: list[tuple[Target, dict, list[str]]],
+             first_idx: int) -> None:
+    """InstructRec's augmentations, as extra train records after the task's own (record_idx from
+    `first_idx` on): `flip` (search, psearch) writes the target's intention from the item;
+    `consistency` (psearch) asks whether an intention fits the user's history: Yes for the
+    target's own, No for the first negative (in prompt order) whose intention differs, a seeded
+    coin per record choosing which."""
+    kinds = [k for k in settings.instructrec_augment
+             if (k == "flip" and task in ("search", "psearch")) or (k == "consistency" and task == "psearch")]
+    idx = first_idx
+    for kind in kinds:
+        templates = augmentation_templates(task, kind)
+        for t, intentions, shown in rendered:
+            if t.split != "train" or intentions.get("I2") is None:
+                continue
+            key = (profile, t.user_id, t.item_id, kind)
+            intention, answer, label = intentions["I2"], None, None
+            if kind == "consistency":
+                consistent = stable_int(settings.seed, spec.id, task, "consistency", t.user_id, t.item_id) % 2 == 0
+                if not consistent:
+                    title = (catalogue.rows.get(t.item_id) or {}).get("title")
+                    others = (specific_intention(catalogue.rows.get(i), i) for i in shown if i != t.item_id)
+                    intention = next((x for x in others if x and x != intentions["I2"]
+                                      and not _names_target(x, title, t.item_id)), None)
+                    if intention is None:
+                        out.drop("no_contrasting_intention")
+                        continue
+                answer, label = ("Yes." if consistent else "No."), float(consistent)
+            template = choose_template(templates, None, settings, spec.id, task, "train", key)
+            context = {**words, "history": [catalogue.label(i) for i in t.history], "item": catalogue.label(t.item_id),
+                       "intention": intention, "answer": answer}
+            meta = {"augmentation": kind, "positives": [], "axes": template.axes_label, "intention": intention,
+                    "intention_level": "I2", "generator": GENERATOR,
+                    **({"consistent": bool(label)} if kind == "consistency" else {})}
+            out.add(template=template, context=context, split="train", record_idx=idx, reference_generator=GENERATOR,
+                    user_id=t.user_id, target_item_id=t.item_id, answer_json=json.dumps(meta),
+                    history_item_ids=t.history, target_ts=t.ts, label=label)
+            idx += 1
 
 
 def render_seqrec(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str, settings: RenderSettings,

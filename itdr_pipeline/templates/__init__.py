@@ -24,6 +24,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent
 # A template without `profiles` serves every split profile (tallrec is opt-in: it reproduces TALLRec's strings).
 DEFAULT_PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 
+AUGMENTATIONS = ("flip", "consistency")  # InstructRec's: input/output flipping, preference-intention consistency
 AXES = {"P": ("P0", "P1", "P2"), "I": ("I0", "I1", "I2"), "T": ("T0", "T1", "T2", "T3")}
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -37,6 +38,7 @@ class Template:
     profiles: tuple[str, ...]
     held_out: bool
     axes: tuple[str, str, str]  # (P, I, T), e.g. ("P1", "I2", "T3")
+    augmentation: str | None  # None, or "flip" / "consistency": drawn only for InstructRec augmentations
     description: jinja2.Template
     input: jinja2.Template
     output: jinja2.Template
@@ -85,6 +87,7 @@ def load_task_templates(task: str) -> tuple[Template, ...]:
             profiles=tuple(t.get("profiles", DEFAULT_PROFILES)),
             held_out=bool(t.get("held_out", False)),
             axes=parse_axes(t.get("axes", data.get("axes")), f"{path.name}: {t['id']}"),
+            augmentation=t.get("augmentation"),
             description=_ENV.from_string(t["description"].strip()),
             input=_ENV.from_string(t["input"]),
             output=_ENV.from_string(t["output"]),
@@ -99,13 +102,25 @@ def load_task_templates(task: str) -> tuple[Template, ...]:
         raise ValueError(f"{task}.yaml: duplicate template ids in {ids}")
     if sum(t.held_out for t in templates) > 1:
         raise ValueError(f"{task}.yaml: at most one template may be held out")
+    odd = [t.id for t in templates if t.augmentation not in (None, *AUGMENTATIONS) or (t.augmentation and t.held_out)]
+    if odd:
+        raise ValueError(f"{task}.yaml: augmentation must be one of {AUGMENTATIONS} and never held out: {odd}")
     return templates
 
 
 def templates_for(task: str, profile: str, include_held_out: bool = False) -> list[Template]:
-    chosen = [t for t in load_task_templates(task) if profile in t.profiles and (include_held_out or not t.held_out)]
+    """The task's own templates for a profile (augmentation templates are never among them)."""
+    chosen = [t for t in load_task_templates(task) if profile in t.profiles and not t.augmentation
+              and (include_held_out or not t.held_out)]
     if not chosen:
         raise ValueError(f"no template for task {task!r}, profile {profile!r}")
+    return chosen
+
+
+def augmentation_templates(task: str, kind: str) -> list[Template]:
+    chosen = [t for t in load_task_templates(task) if t.augmentation == kind]
+    if not chosen:
+        raise ValueError(f"no {kind!r} augmentation template for task {task!r}")
     return chosen
 
 
