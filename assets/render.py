@@ -67,8 +67,8 @@ class RenderConfig(dg.Config):
     instructrec_history_len: int = Field(default=_D.instructrec_history_len,
                                          description="seqrec, psearch: earlier interactions shown.")
     instructrec_negatives: str = Field(default=_D.instructrec_negatives,
-                                       description="seqrec, search, psearch negatives: uniform, popularity or "
-                                                   "retriever (BM25 hard negatives).")
+                                       description="seqrec, search, psearch negatives: uniform, popularity, "
+                                                   "retriever (BM25 hard negatives) or knn (item-kNN ones).")
     instructrec_augment: list[str] = Field(default=list(_D.instructrec_augment),
                                            description="Train-only InstructRec augmentations: flip (search, psearch: "
                                                        "from the item, write the intention), consistency (psearch: "

@@ -1,5 +1,5 @@
 """InstructRec's tasks on real data: the classic baselines' HR@k / NDCG@k on each test split, with
-uniform and with retriever (BM25 hard) negatives, so a model's figures can be read against them.
+uniform, BM25 (`retriever`) and item-kNN (`knn`) hard negatives, so a model's figures can be read against them.
 
     python bench/bench_instructrec_baselines.py [--raw ../shared/data/raw] [--out bench/results]
 
@@ -48,7 +48,7 @@ def main() -> None:
             for dataset in DATASETS:
                 ingest_dataset(con, get_dataset(dataset), settings)
                 apply_filters(con, dataset, FilterConfig())
-            for negatives in ("uniform", "retriever"):
+            for negatives in ("uniform", "retriever", "knn"):
                 for dataset in DATASETS:
                     started = time.perf_counter()
                     render_tasks(con, get_dataset(dataset), list(TASKS), RenderSettings(instructrec_negatives=negatives))

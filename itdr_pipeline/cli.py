@@ -80,7 +80,8 @@ def materialize(
     seed: Annotated[int, typer.Option(help="Seed of every sampling decision.")] = 42,
     negatives: Annotated[str, typer.Option(help="Negative candidates: uniform or popularity.")] = "uniform",
     instructrec_negatives: Annotated[str, typer.Option(
-        help="seqrec, search, psearch negatives: uniform, popularity or retriever (BM25 hard negatives).")] = "uniform",
+        help="seqrec, search, psearch negatives: uniform, popularity, retriever (BM25 hard negatives) "
+             "or knn (item-kNN hard negatives).")] = "uniform",
     instructrec_candidates: Annotated[int, typer.Option(
         help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = 10,
     instructrec_augment: Annotated[str, typer.Option(

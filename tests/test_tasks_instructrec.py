@@ -186,7 +186,7 @@ def test_a_leaking_intention_blocks_publishing(wh):
         con.execute(f"UPDATE instruction_records SET answer_json = ? WHERE {where}", [before, GIFT, row[0]])
 
 
-def test_retriever_negatives_are_harder_and_still_unseen(wh):
+def test_hard_negatives_are_harder_and_still_unseen(wh):
     con, _ = wh
     spec = get_dataset(GIFT)
     seq = build_sequence(con, GIFT, rated=False, name="ir_seq")
@@ -205,6 +205,21 @@ def test_retriever_negatives_are_harder_and_still_unseen(wh):
     # The paper's point: with retriever negatives, text match alone no longer finds the item.
     easy, difficult = bm25_hr1(uniform), bm25_hr1(hard)
     assert easy > 0.5 and difficult < easy - 0.1, (easy, difficult)  # measured: 0.54 and 0.38
+    # Item-kNN hard negatives: the user's history's nearest items it never touched, so the item-kNN
+    # baseline, which scores candidates by similarity to that history, now ranks negatives first.
+    def knn_hr1(records):
+        test = [r for r in records if r["split"] == "test"]
+        train = [r for r in records if r["split"] == "train"]
+        return dict((m, v) for m, v, _ in evaluate("seqrec", test, baselines("seqrec", train, test, 0)["item-kNN"]))[
+            "HR@1"]
+
+    plain = render_seqrec(con, spec, "temporal", RenderSettings(), seq).to_pylist()
+    knn = render_seqrec(con, spec, "temporal", RenderSettings(instructrec_negatives="knn"), seq).to_pylist()
+    assert [r["target_item_id"] for r in plain] == [r["target_item_id"] for r in knn]
+    for r in knn:
+        assert not (set(r["candidate_item_ids"]) - {r["target_item_id"]}) & seen[r["user_id"]]
+        assert len(set(r["candidate_item_ids"])) == 10
+    assert knn_hr1(plain) > 0.3 and knn_hr1(knn) < 0.1, (knn_hr1(plain), knn_hr1(knn))  # measured: 0.349 and 0.048
     # Full ranking: the output lists every candidate, the target first, then the retriever's order.
     full = render_seqrec(con, spec, "temporal", RenderSettings(instructrec_full_ranking=True), seq).to_pylist()
     for r in full[:50]:

@@ -54,7 +54,7 @@ PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 TEMPORAL_PROFILES = ("temporal", "leave_one_out", "global_temporal")
 SPLITS = ("train", "valid", "test")
 NEGATIVE_MODES = ("uniform", "popularity")
-INSTRUCTREC_NEGATIVES = ("uniform", "popularity", "retriever")  # retriever: BM25 hard negatives
+INSTRUCTREC_NEGATIVES = ("uniform", "popularity", "retriever", "knn")  # hard negatives: BM25 or item-kNN
 # Interactions that say the user wanted the item: everything but an impression that was not clicked.
 _POSITIVE = "(event <> 'impression' OR coalesce(weight, 0) > 0)"
 
@@ -95,7 +95,7 @@ class RenderSettings:
     teacher_max_records: int = 0  # 0 = every ir/tui record; else only the first N per cell
     instructrec_candidates: int = 10  # seqrec, search, psearch: the target + N-1 negatives (the paper: 10; 100 for its large lists)
     instructrec_history_len: int = 10  # seqrec, psearch: earlier interactions shown (the paper: at most 20)
-    instructrec_negatives: str = "uniform"  # uniform, popularity or retriever (BM25 hard negatives)
+    instructrec_negatives: str = "uniform"  # uniform, popularity, retriever (BM25 hard negatives) or knn (item-kNN)
     instructrec_full_ranking: bool = False  # the output ranks every candidate, not just the target
     instructrec_augment: tuple[str, ...] = ()  # train-only extra records: "flip" (search, psearch), "consistency" (psearch)
 

@@ -18,8 +18,11 @@ deterministic and always available where the item has metadata:
 No intention ever names the target: a part that contains its title or id is left out, and
 `render.check_records` blocks any record whose intention still does (`intention_free_of_target`).
 
-Negatives: `instructrec_negatives` = uniform, popularity, or retriever (hard negatives: the BM25
-top hits over item text for the query, which the user never touched; bm25s).
+Negatives: `instructrec_negatives` = uniform, popularity, or hard negatives from a retriever, the
+top hits the user never touched: `retriever` (BM25 over item text for the query; bm25s) or `knn`
+(item-kNN: cosine over co-interacting users, summed over the user's history, or the target's
+neighbours for product search, which has no history). Where fewer items than needed score above
+zero, the rest are drawn uniformly, so no fixed low-id items fill every list.
 """
 
 import json
@@ -34,9 +37,11 @@ import bm25s
 import duckdb
 import numpy as np
 import pyarrow as pa
+from scipy import sparse
+from sklearn.preprocessing import normalize
 
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import (NegativeSampler, RecordBuilder, RenderSettings, assign_splits, cap_entities,
+from itdr_pipeline.tasks.base import (_POSITIVE, NegativeSampler, RecordBuilder, RenderSettings, assign_splits, cap_entities,
                                       choose_template, domain_vars, item_label, load_items, stable_int, task_templates)
 from itdr_pipeline.tasks.candidates import Catalogue
 from itdr_pipeline.teacher import Teacher, generator_name, instructrec_messages
@@ -176,12 +181,43 @@ class Retriever:
         self.model = bm25s.BM25()
         self.model.index(bm25s.tokenize(docs, stopwords="en", show_progress=False), show_progress=False)
 
-    def hard_negatives(self, query: str, exclude: set[str], k: int) -> list[str] | None:
+    def hard_negatives(self, query: str, exclude: set[str], k: int) -> list[str]:
         tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
         scores = self.model.get_scores(tokens) if tokens else np.zeros(len(self.items))
-        order = np.lexsort((np.arange(len(self.items)), -np.asarray(scores)))
-        picked = [self.items[int(i)] for i in order if self.items[int(i)] not in exclude][:k]
-        return picked if len(picked) == k else None
+        return _top(self.items, np.asarray(scores), exclude, k)
+
+
+class KnnRetriever:
+    """Item-kNN over the universe: cosine similarity of items' user sets (positive interactions);
+    a query is a set of items and an item's score the sum of its similarities to them."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, dataset: str, items: Sequence[str]):
+        self.items = list(items)
+        index = {item: i for i, item in enumerate(self.items)}
+        wanted = pa.table({"item_id": self.items})
+        pairs = con.sql(f"""SELECT DISTINCT i.item_id, i.user_id FROM filtered_interactions i
+                            JOIN wanted w USING (item_id) WHERE i.dataset = ? AND {_POSITIVE}
+                            ORDER BY ALL""", params=[dataset]).fetchall()
+        users: dict[str, int] = {}
+        rows = [index[item] for item, _ in pairs]
+        cols = [users.setdefault(user, len(users)) for _, user in pairs]
+        matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(self.items), max(len(users), 1)))
+        self.vectors = normalize(matrix, norm="l2", axis=1)  # one unit row per item
+        self.index = index
+
+    def hard_negatives(self, query_items: Sequence[str], exclude: set[str], k: int) -> list[str]:
+        rows = [self.index[i] for i in query_items if i in self.index]
+        if not rows:
+            return []
+        profile = self.vectors[rows].sum(axis=0)  # 1 x users
+        scores = np.asarray(self.vectors @ np.asarray(profile).ravel()).ravel()
+        return _top(self.items, scores, exclude, k)
+
+
+def _top(items: list[str], scores: np.ndarray, exclude: set[str], k: int) -> list[str]:
+    """Up to k best-scoring items above zero, not in exclude; ties by item id order."""
+    order = np.lexsort((np.arange(len(items)), -scores))
+    return [items[int(i)] for i in order if scores[int(i)] > 0 and items[int(i)] not in exclude][:k]
 
 
 @dataclass(frozen=True)
@@ -243,14 +279,15 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             targets: list[Target]) -> pa.Table:
     out = RecordBuilder(spec, task, profile, settings)
     words = domain_vars(spec)
-    sampler = NegativeSampler(con, spec.id, "uniform" if settings.instructrec_negatives == "retriever"
-                              else settings.instructrec_negatives, settings.seed, task)
+    hard = settings.instructrec_negatives in ("retriever", "knn")
+    sampler = NegativeSampler(con, spec.id, "uniform" if hard else settings.instructrec_negatives, settings.seed, task)
     sampler.seen(sorted({t.user_id for t in targets}))
     needed = {i for t in targets for i in (*t.history, t.item_id)}
     rows = load_items(con, spec.id, sorted(needed))
     reviews = _reviews(con, spec.id, sorted({t.item_id for t in targets})) if task != "seqrec" else {}
     retriever = (Retriever(con, spec.id, words["noun"], list(sampler.items))
-                 if settings.instructrec_negatives == "retriever" else None)
+                 if settings.instructrec_negatives == "retriever" else
+                 KnnRetriever(con, spec.id, list(sampler.items)) if settings.instructrec_negatives == "knn" else None)
     templates, held_out = task_templates(task, profile)
     size = settings.instructrec_candidates
     teacher = Teacher(con, settings) if settings.teacher_base_url else None
@@ -270,7 +307,12 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, words["noun"]))
             for i in t.history)
         if retriever is not None:
-            negatives = retriever.hard_negatives(query, sampler.interacted(t.user_id) | {t.item_id}, size - 1)
+            negatives = retriever.hard_negatives(query if isinstance(retriever, Retriever) else t.history or [t.item_id],
+                                                 sampler.interacted(t.user_id) | {t.item_id}, size - 1)
+            if len(negatives) < size - 1:  # too few hits above zero: the rest uniformly
+                extra = sampler.sample(t.user_id, key, size - 1)
+                negatives = None if extra is None else [
+                    *negatives, *[i for i in extra if i not in negatives]][:size - 1]
         else:
             negatives = sampler.sample(t.user_id, key, size - 1)
         if negatives is None:
@@ -283,8 +325,7 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
         key = (t.user_id, t.item_id)
         shown = sampler.shuffle([t.item_id, *negatives], key)
         # The true order: the target, then negatives as the retriever ranked them, else by popularity.
-        ranking = [t.item_id, *(negatives if settings.instructrec_negatives == "retriever"
-                                else sampler.by_popularity(negatives))]
+        ranking = [t.item_id, *(negatives if hard else sampler.by_popularity(negatives))]
         labels = catalogue.distinct_labels(shown)
         held = held_out if held_out is not None and _needs_met(held_out, preference, intentions) else None
         if held is None and held_out is not None and settings.unseen_template_test and t.split == "test":
