@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(BIN)/itdr train --dataset demo --task preference --max-steps 12 --max-length 384 --eval-limit 160 --run-name demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 ui: $(STAMP)
 	$(BIN)/itdr ui
