@@ -59,7 +59,7 @@ def test_materialize_demo_then_query_and_export(home, tmp_path):
     assert {tuple(line.split("\t")[:2]) for line in lines[1:]} == {
         ("preference", "tallrec"), *((t, "temporal") for t in ("preference", "rp", "tkr", "nir", "uap", "tui"))}
     assert "rp\ttemporal\ttest\t625" in lines and "tkr\ttemporal\ttrain\t5000" in lines
-    assert "uap\ttemporal\ttest\t20" in lines and "tui\ttemporal\ttrain\t231" in lines  # one record per user / item
+    assert "uap\ttemporal\ttest\t20" in lines and "tui\ttemporal\ttrain\t245" in lines  # one record per user / item
     out = tmp_path / "alpaca"
     run_cli("export", "--dataset", "demo", "--task", "preference", "--profile", "tallrec", "--format", "alpaca",
             "--out", str(out), check=True)

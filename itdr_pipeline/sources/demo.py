@@ -1,9 +1,13 @@
 """The embedded `demo` dataset: SYNTHETIC ratings written in MovieLens-100K's exact file format.
 
 Deterministic (seeded numpy generator, fixed sizes), so the same files come out byte for byte
-on every machine, and the real ml-100k parser reads them. The behaviour is planted, not real:
-each user prefers a few genres, each movie has a hidden quality, and ratings follow both, so
-a recommender has signal to learn. Titles say "Synthetic" so no one mistakes them for data.
+on every machine, and the real ml-100k parser reads them. The behaviour is planted, not real,
+and planted where a prompt shows it: every movie has one of six genres, named in its title
+("Synthetic Comedy: Echo 002 (1944)"); every user loves two of them, watches those more often
+and rates them high, and some genres please everyone more than others (APPEAL). So the
+preference task's answer can be read off its prompt: the target's genre, and whether it is
+among the genres of the movies this user liked. A small hidden per-movie quality and noise keep
+it from being a lookup. Titles say "Synthetic" so no one mistakes them for data.
 """
 
 from pathlib import Path
@@ -12,7 +16,7 @@ import numpy as np
 
 from itdr_pipeline.hashing import sha256_json
 
-GENERATOR_VERSION = "demo-v1"
+GENERATOR_VERSION = "demo-v2"
 SEED = 20_240_601
 N_USERS, N_ITEMS = 200, 400
 GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -20,6 +24,11 @@ GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
           "War", "Western")
 OCCUPATIONS = ("administrator", "artist", "educator", "engineer", "librarian", "programmer", "student",
                "technician", "writer", "other")
+SHOWN_GENRES = (1, 5, 8, 11, 14, 15)  # Action, Comedy, Drama, Horror, Romance, Sci-Fi
+# How much everyone likes each shown genre (Comedy and Action up, Horror and Sci-Fi down), on
+# top of each user's own two loved genres.
+APPEAL = {1: 1.0, 5: 1.0, 8: 0.0, 11: -1.0, 14: 0.0, 15: -1.0}
+LOVED_PER_USER = 2
 _WORDS = ("Midnight", "Harbor", "Signal", "Garden", "Echo", "Frontier", "Paper", "Velvet", "Orbit", "Lantern",
           "Winter", "Copper", "Café", "Mirror", "Atlas", "Riviera")  # 'Café' exercises latin-1
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -29,13 +38,13 @@ _T0 = 874_724_710  # same era as ml-100k (Sep 1997)
 def _items(rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarray]:
     genre_flags = np.zeros((N_ITEMS, len(GENRES)), dtype=np.int8)
     lines = []
-    quality = rng.normal(0.0, 0.6, N_ITEMS)
+    quality = rng.normal(0.0, 0.15, N_ITEMS)
     for i in range(N_ITEMS):
-        for g in rng.choice(np.arange(1, len(GENRES)), size=rng.integers(1, 4), replace=False):
-            genre_flags[i, g] = 1
+        genre = SHOWN_GENRES[i % len(SHOWN_GENRES)]  # balanced: ~67 movies per genre
+        genre_flags[i, genre] = 1
         year = int(rng.integers(1930, 1998))
-        words = " ".join(rng.choice(_WORDS, size=2, replace=False))
-        title = f"Synthetic {words} {i + 1:03d} ({year})"
+        word = str(rng.choice(_WORDS))
+        title = f"Synthetic {GENRES[genre]}: {word} {i + 1:03d} ({year})"  # one word: shorter prompts
         date = f"{int(rng.integers(1, 29)):02d}-{_MONTHS[int(rng.integers(0, 12))]}-{year}"
         url = f"http://example.invalid/synthetic/{i + 1}"
         lines.append("|".join([str(i + 1), title, date, "", url, *map(str, genre_flags[i])]))
@@ -44,13 +53,17 @@ def _items(rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarray]
 
 def _ratings(rng: np.random.Generator, genre_flags: np.ndarray, quality: np.ndarray) -> list[str]:
     popularity = rng.dirichlet(np.full(N_ITEMS, 0.6))
+    appeal = genre_flags[:, list(APPEAL)] @ np.array(list(APPEAL.values()))
     rows = []
     for u in range(N_USERS):
-        taste = rng.normal(0.0, 1.0, len(GENRES))
+        loved = np.zeros(len(GENRES))
+        loved[rng.choice(SHOWN_GENRES, size=LOVED_PER_USER, replace=False)] = 1.0
+        affinity = genre_flags @ loved  # 1 for a movie of a loved genre, else 0
         n = int(rng.integers(20, 121))
-        items = rng.choice(N_ITEMS, size=n, replace=False, p=popularity)
-        affinity = (genre_flags[items] * taste).sum(axis=1) / np.maximum(genre_flags[items].sum(axis=1), 1)
-        score = 3.4 + 1.1 * affinity + quality[items] + rng.normal(0.0, 0.7, n)
+        # Users watch their loved genres more often (about half of what they watch).
+        weights = popularity * (1.0 + 1.5 * affinity)
+        items = rng.choice(N_ITEMS, size=n, replace=False, p=weights / weights.sum())
+        score = 3.0 + 0.9 * appeal[items] + 1.4 * affinity[items] + quality[items] + rng.normal(0.0, 0.4, n)
         stars = np.clip(np.rint(score), 1, 5).astype(int)
         start = _T0 + int(rng.integers(0, 150 * 86_400))
         # Ratings arrive in sessions: gaps of seconds to days, with some exact ties, as in ml-100k.
