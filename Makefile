@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 install: $(STAMP)
 
 # The demo: publish the SYNTHETIC demo dataset, then a short LoRA run on its preference cell and
-# the evaluation report (zero-shot vs tuned vs baselines). About 5 minutes on 2 CPU cores: 24
+# the evaluation report (zero-shot vs tuned vs baselines). About 6 minutes on 2 CPU cores: 24
 # single-batch steps at a high learning rate learn more from the ~100 records that fit than 12
 # accumulated ones (measured: docs/training.md).
 demo: $(STAMP)
