@@ -41,8 +41,9 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import (_POSITIVE, NegativeSampler, RecordBuilder, RenderSettings, assign_splits, cap_entities,
-                                      choose_template, domain_vars, item_label, load_items, stable_int, task_templates)
+from itdr_pipeline.tasks.base import (_POSITIVE, NegativeSampler, RecordBuilder, RenderSettings, assign_splits,
+                                      cap_entities, choose_template, domain_vars, item_label, load_items, stable_int,
+                                      task_templates)
 from itdr_pipeline.tasks.candidates import Catalogue
 from itdr_pipeline.teacher import Teacher, generator_name, instructrec_messages
 from itdr_pipeline.templates import Template, augmentation_templates
@@ -307,8 +308,8 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, words["noun"]))
             for i in t.history)
         if retriever is not None:
-            negatives = retriever.hard_negatives(query if isinstance(retriever, Retriever) else t.history or [t.item_id],
-                                                 sampler.interacted(t.user_id) | {t.item_id}, size - 1)
+            by = query if isinstance(retriever, Retriever) else t.history or [t.item_id]  # knn: items, not text
+            negatives = retriever.hard_negatives(by, sampler.interacted(t.user_id) | {t.item_id}, size - 1)
             if len(negatives) < size - 1:  # too few hits above zero: the rest uniformly
                 extra = sampler.sample(t.user_id, key, size - 1)
                 negatives = None if extra is None else [
