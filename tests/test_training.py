@@ -90,6 +90,34 @@ def test_prompts_follow_the_chat_template_and_the_truncation_policy(tiny_model, 
     assert unmasked["labels"] == unmasked["input_ids"]
 
 
+def test_the_demo_preference_answer_can_be_read_off_its_prompt(version_dir):
+    """demo-v2 plants its signal in what the prompt shows (the genre in every title), so a tuned
+    model has something to learn; demo-v1 hid it in genre flags no prompt printed."""
+    import re
+
+    from sklearn.metrics import roc_auc_score
+
+    from itdr_pipeline.sources.demo import APPEAL, GENRES
+
+    appeal = {GENRES[g]: a for g, a in APPEAL.items()}
+    genre = re.compile(r"Synthetic ([\w-]+):")
+    labels, match, target_appeal = [], [], []
+    for r in load_split(version_dir, "preference", "temporal", "train"):
+        lines = r["input"].splitlines()
+        target = genre.findall(lines[-1])[-1]
+        if lines[0].startswith("Enjoyed"):
+            liked, disliked = genre.findall(lines[0]), genre.findall(lines[1])
+        else:  # the timeline template: one history item per line, marked liked / not liked
+            liked = [genre.findall(x)[0] for x in lines[1:-1] if x.endswith("- liked")]
+            disliked = [genre.findall(x)[0] for x in lines[1:-1] if x.endswith("- not liked")]
+        labels.append(r["output"] == "Yes.")
+        match.append(liked.count(target) - disliked.count(target))
+        target_appeal.append(appeal[target])
+    assert len(labels) == 320 and 0.3 < sum(labels) / len(labels) < 0.7
+    assert roc_auc_score(labels, match) > 0.8  # measured on the full test split: 0.87
+    assert roc_auc_score(labels, target_appeal) > 0.75  # the target's genre alone: 0.84
+
+
 def test_k_shot_samples_are_seeded_and_nested(version_dir):
     records = load_split(version_dir, "preference", "temporal", "train")
     assert len(records) == 320
