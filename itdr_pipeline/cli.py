@@ -147,7 +147,7 @@ def materialize(
                    f"({meta.get('dagster/row_count')} records) at {meta.get('path')}")
         _say_raw_quality(outcome.dataset, outcome.metadata.get("rejected_rows", {}), max_bad_share)
     first = ids[0]
-    # The export hint names a task that was rendered: the first asked for, else preference if fed.
+    # The export hint names a task that was rendered: preference where the dataset feeds it, else the first fed.
     fed = applicable_tasks(get_dataset(first), task_list or None, root)
     hint = "preference" if "preference" in fed else fed[0] if fed else "preference"
     typer.echo("\nNext:")
