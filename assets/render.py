@@ -75,6 +75,10 @@ class RenderConfig(dg.Config):
                                                        "does this intention fit this user? Yes/No).")
     instructrec_full_ranking: bool = Field(default=_D.instructrec_full_ranking,
                                            description="seqrec, search, psearch: the output ranks every candidate.")
+    instructrec_groups: int = Field(default=_D.instructrec_groups,
+                                    description="seqrec, search, psearch: valid and test lists of this many groups "
+                                                "of instructrec_candidates, ranked in two stages (the paper's "
+                                                "100 candidates: 10).")
 
     def settings(self) -> RenderSettings:
         fields = self.model_dump()

@@ -84,6 +84,9 @@ def materialize(
              "or knn (item-kNN hard negatives).")] = "uniform",
     instructrec_candidates: Annotated[int, typer.Option(
         help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = 10,
+    instructrec_groups: Annotated[int, typer.Option(
+        help="seqrec, search, psearch: valid and test lists of this many groups of --instructrec-candidates, "
+             "ranked in two stages (InstructRec's 100 candidates: 10).")] = 1,
     instructrec_augment: Annotated[str, typer.Option(
         help="Train-only InstructRec augmentations, comma-separated: flip (search, psearch), consistency "
              "(psearch).")] = "",
@@ -119,7 +122,7 @@ def materialize(
     render = {"profiles": [p.strip() for p in profiles.split(",") if p.strip()], "cap": cap, "seed": seed,
               "negatives": negatives, "cdr_source": cdr_source, "fraction": fraction,
               "instructrec_negatives": instructrec_negatives, "instructrec_candidates": instructrec_candidates,
-              "instructrec_full_ranking": full_ranking,
+              "instructrec_groups": instructrec_groups, "instructrec_full_ranking": full_ranking,
               "instructrec_augment": [a.strip() for a in instructrec_augment.split(",") if a.strip()],
               "descriptions": not no_descriptions, "root": root, "unseen_template_test": unseen_template_test,
               "teacher_base_url": teacher_url, "teacher_model": teacher_model}

@@ -12,7 +12,7 @@ from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import canonical_json
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.tasks.base import (ENTITY_TASKS, INSTRUCTREC_TASKS, ROOTS, SEQUENCE_TASKS, TASKS, TEMPORAL_PROFILES,
-                                      RenderSettings, build_sequence, require_filtered)
+                                      RenderSettings, STAGE_SLOT, build_sequence, require_filtered)
 from itdr_pipeline.templates import templates_sha256
 from itdr_pipeline.transactions import rollback
 
@@ -263,4 +263,20 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
                     AND json_extract_string(answer_json, '$.augmentation') IS NOT NULL""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: augmentations_in_train_only", severity, stray == 0,
                                     f"{stray} augmentation record(s) outside the train split"))
+            # Grouped lists (instructrec_groups): valid and test only, groups x size candidates, and a
+            # stage prompt that shows each of `size` slots once (filled at evaluation).
+            groups = con.execute(
+                f"""SELECT count(*) FILTER (split = 'train'), count(*) FILTER (
+                        len(candidate_item_ids) <> g * n OR n < 2 OR g < 2 OR
+                        len(string_split(concat(instruction_s, input_s), ?)) <> n + 1)
+                    FROM (SELECT split, candidate_item_ids,
+                                 CAST(json_extract(answer_json, '$.stages.groups') AS INTEGER) AS g,
+                                 CAST(json_extract(answer_json, '$.stages.size') AS INTEGER) AS n,
+                                 json_extract_string(answer_json, '$.stages.instruction') AS instruction_s,
+                                 json_extract_string(answer_json, '$.stages.input') AS input_s
+                          FROM instruction_records WHERE {where} AND json_exists(answer_json, '$.stages'))""",
+                [STAGE_SLOT.split("{}")[0], *args]).fetchall()[0]
+            findings.append(Finding(f"{name}: groups_sound", severity, groups == (0, 0),
+                                    f"{groups[0]} grouped train record(s), {groups[1]} grouped record(s) whose "
+                                    "candidates are not groups x size or whose stage prompt lacks a slot"))
     return findings

@@ -17,11 +17,13 @@ from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.render import check_records, render_tasks
 from itdr_pipeline.tasks.base import RenderSettings, build_sequence
 from itdr_pipeline.tasks.instructrec import (GENERATOR, clean_labels, explicit_preference, price_band, purpose,
-                                             render_search, render_seqrec, specific_intention, vague_intention)
+                                             render_psearch, render_search, render_seqrec, specific_intention,
+                                             vague_intention)
 from itdr_pipeline.templates import load_task_templates, templates_for
 from itdr_pipeline.warehouse import connect
 from training.baselines import baselines
-from training.metrics import evaluate
+from training.data import sample as sample_records
+from training.metrics import evaluate, parse_ranking
 from conftest import run_cli, shared_dataset
 
 GIFT = "amazon-reviews-2018.gift-cards"
@@ -233,7 +235,6 @@ def test_same_inputs_same_records_and_the_seed_matters(wh):
     con, _ = wh
     spec = get_dataset(MAG)
     seq = build_sequence(con, MAG, rated=False, name="det_seq")
-    from itdr_pipeline.tasks.instructrec import render_psearch
     first = render_psearch(con, spec, "leave_one_out", RenderSettings(), seq)
     assert render_psearch(con, spec, "leave_one_out", RenderSettings(), seq).equals(first)
     other = render_psearch(con, spec, "leave_one_out", RenderSettings(seed=7), seq)
@@ -244,7 +245,6 @@ def test_augmentations_are_train_only_extra_records(wh):
     con, _ = wh
     spec = get_dataset(GIFT)
     seq = build_sequence(con, GIFT, rated=False, name="aug_seq")
-    from itdr_pipeline.tasks.instructrec import render_psearch
     plain = render_psearch(con, spec, "temporal", RenderSettings(), seq).to_pylist()
     both = render_psearch(con, spec, "temporal", RenderSettings(instructrec_augment=("flip", "consistency")),
                           seq).to_pylist()
@@ -293,9 +293,10 @@ def test_augmentations_are_train_only_extra_records(wh):
 
 
 def test_materialize_publish_and_export_from_the_cli(home, tmp_path):
-    """As a user: the three tasks with hard negatives and both augmentations, out of process."""
+    """As a user: the three tasks with hard negatives, both augmentations and the large lists (10
+    groups of 10 in valid and test), out of process."""
     made = run_cli("materialize", "--datasets", GIFT, "--tasks", "seqrec,search,psearch", "--instructrec-negatives",
-                   "retriever", "--instructrec-augment", "flip,consistency", check=True)
+                   "retriever", "--instructrec-augment", "flip,consistency", "--instructrec-groups", "10", check=True)
     assert f"itdr export --dataset {GIFT} --task seqrec" in made.stdout  # the hint names a task it rendered
     counts = run_cli("query", "SELECT task, split, count(*), count(*) FILTER (json_extract_string(answer_json, "
                      "'$.augmentation') IS NOT NULL) FROM instructions GROUP BY ALL ORDER BY ALL", check=True)
@@ -306,6 +307,9 @@ def test_materialize_publish_and_export_from_the_cli(home, tmp_path):
     assert got[("search", "test")] == (19, 0) and got[("search", "train")] == (230, 115)
     assert got[("psearch", "train")] == (825, 550) and got[("psearch", "test")] == (83, 0)
     assert got[("seqrec", "train")] == (293, 0) and got[("seqrec", "valid")] == (83, 0)
+    sizes = run_cli("query", "SELECT DISTINCT split, len(candidate_item_ids) FROM instructions WHERE "
+                    "json_extract_string(answer_json, '$.augmentation') IS NULL ORDER BY ALL", check=True)
+    assert sizes.stdout.splitlines()[1:] == ["test\t100", "train\t10", "valid\t100"]
     version = next(p for p in (home.home / "published").iterdir() if p.name.startswith(GIFT))
     assert {p.name for p in (version / "data").iterdir()} == {"seqrec-temporal", "search-temporal", "psearch-temporal"}
     card = (version / "README.md").read_text(encoding="utf-8")
@@ -314,3 +318,91 @@ def test_materialize_publish_and_export_from_the_cli(home, tmp_path):
     run_cli("export", "--dataset", GIFT, "--task", "search", "--format", "alpaca", "--out", str(out), check=True)
     test = json.loads((out / "test.json").read_text(encoding="utf-8"))
     assert len(test) == 19 and all(set(r) == {"instruction", "input", "output"} for r in test)
+
+
+def test_large_lists_in_ten_groups_for_two_stage_ranking(wh, tmp_path, tiny_model):
+    """The paper's large-list variant: valid and test records carry 100 candidates in 10 groups of 10,
+    train stays at 10; the stage prompt shows each group (or the winners) in the record's template;
+    baselines and the model rank in the same two stages."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from training import grouped
+    from training.config import RunConfig
+    from training.evaluate import evaluate as evaluate_cell
+
+    con, _ = wh
+    spec, seen = get_dataset(GIFT), _seen(con, GIFT)
+    settings = RenderSettings(instructrec_groups=10)
+    try:
+        render_tasks(con, spec, ["psearch"], settings)
+        records = _records(con, GIFT, "psearch")
+        plain = render_psearch(con, spec, "temporal", RenderSettings(),
+                               build_sequence(con, GIFT, rated=False, name="plain_seq")).to_pylist()
+        # The same targets as the plain list; train records are the plain ones, byte for byte.
+        pairs = [(r["split"], r["target_item_id"]) for r in records]
+        assert pairs == [(r["split"], r["target_item_id"]) for r in plain]
+        assert [r for r in records if r["split"] == "train"] == [
+            {**r, "profile": "temporal"} for r in plain if r["split"] == "train"]
+        held = [r for r in records if r["split"] != "train"]
+        assert len(held) >= 50, len(held)
+        for r in held:
+            cand, target = r["candidate_item_ids"], r["target_item_id"]
+            assert len(cand) == 100 == len(set(cand)) == len(r["candidate_texts"]) and cand.count(target) == 1
+            assert not (set(cand) - {target}) & seen[r["user_id"]]
+            stages = json.loads(r["answer_json"])["stages"]
+            assert (stages["groups"], stages["size"]) == (10, 10)
+            for g in grouped.groups(r):
+                shown = grouped.stage_record(r, g)
+                text = shown["instruction"] + shown["input"]
+                assert all(r["candidate_texts"][i] in text for i in g) and "⟦" not in text
+                assert json.loads(r["answer_json"])["intention"] in text  # the same template, the same intention
+        findings = {f.check: f for f in check_records(con, GIFT, ["psearch"])}
+        assert all(f.passed for f in findings.values()), [f for f in findings.values() if not f.passed]
+        assert "psearch/temporal: groups_sound" in findings
+        # A stage prompt that lost a slot blocks publishing.
+        victim = held[0]
+        broken = json.loads(victim["answer_json"])
+        broken["stages"]["input"] = broken["stages"]["input"].replace("⟦candidate 3⟧", "")
+        con.execute("UPDATE instruction_records SET answer_json = ? WHERE dataset = ? AND task = 'psearch' "
+                    "AND record_idx = ?", [json.dumps(broken), GIFT, victim["record_idx"]])
+        failed = {f.check: f for f in check_records(con, GIFT, ["psearch"])}["psearch/temporal: groups_sound"]
+        assert not failed.passed and failed.severity == "ERROR" and "1 grouped record" in failed.detail
+    finally:
+        render_tasks(con, spec, ["psearch"], RenderSettings())
+
+    # Evaluation from a published layout: baselines (pointwise) through two stages keep their HR@1,
+    # and HR@10 is the share of targets that win their group.
+    version = tmp_path / "version"
+    cell = version / "data" / "psearch-temporal"
+    cell.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([r for r in records if r["split"] == "train"]), cell / "train-00000.parquet")
+    test = [r for r in records if r["split"] == "test"]
+    pq.write_table(pa.Table.from_pylist(test), cell / "test-00000.parquet")
+    train = [r for r in records if r["split"] == "train"]
+    paths = {"version_dir": str(version), "task": "psearch", "models_dir": str(tmp_path / "models"),
+             "adapters_dir": str(tmp_path / "adapters"), "reports_dir": str(tmp_path / "reports"),
+             "base_model": str(tiny_model), "eval_batch_size": 16, "precision": "fp32"}
+    only_baselines = evaluate_cell(RunConfig(**paths, skip_base=True, skip_tuned=True), None, lambda *_: None)
+    got = {(r["model"], r["metric"]): r["value"] for r in only_baselines.rows}
+    ungrouped = [{**r, "answer_json": json.dumps({k: v for k, v in json.loads(r["answer_json"]).items()
+                                                   if k != "stages"})} for r in test]
+    flat = baselines("psearch", train, ungrouped, 0)["popularity"]
+    orders = [parse_ranking(p, r["candidate_texts"])[0] for r, p in zip(test, flat)]
+    targets = [r["candidate_item_ids"].index(r["target_item_id"]) for r in test]
+    top = sum(o[0] == t for o, t in zip(orders, targets)) / len(test)
+    won_group = sum(min(g, key=o.index) == t for o, t in zip(orders, targets)
+                    for g in grouped.groups(test[0]) if t in g) / len(test)
+    assert got[("popularity", "HR@1")] == pytest.approx(top)  # the best of the winners is the best overall
+    assert got[("popularity", "HR@10")] == pytest.approx(won_group)  # every winner is in the top 10
+    assert dict((m, v) for m, v, _ in evaluate("psearch", test, flat))["HR@10"] != pytest.approx(won_group)
+    # The model: both answer modes in two stages, an invalid share for stage 1, the @10 metrics.
+    cfg = RunConfig(**paths, eval_limit=3, skip_tuned=True, baselines=False)
+    result = evaluate_cell(cfg, None, lambda *_: None)
+    metrics = {(r["model"], r["metric"]) for r in result.rows}
+    assert {("zero-shot", "invalid@stage1"), ("zero-shot", "HR@10"), ("zero-shot (likelihood)", "NDCG@10")} <= metrics
+    for sample, r in zip(result.samples["zero-shot (likelihood)"], sample_records(test, 3, cfg.seed)):
+        lines = sample["answer"].split("\n")
+        assert sorted(lines) == sorted(r["candidate_texts"])
+        # The first ten are the winners: one from each group.
+        assert sorted(r["candidate_texts"].index(x) // 10 for x in lines[:10]) == list(range(10))

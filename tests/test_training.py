@@ -22,24 +22,6 @@ TASKS = ("preference", "rp", "tkr", "nir", "uap", "tui")
 
 
 @pytest.fixture(scope="session")
-def tiny_model(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer Llama (hidden 64) with random weights and SmolLM2's real tokenizer and chat template."""
-    from training.default_model import model_dir
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir(models_dir))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="session")
 def demo_home(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """An ITDR_HOME with the demo published (cells capped at 400 records: 320 / 40 / 40)."""
     from assets.runner import materialize

@@ -246,3 +246,33 @@ def test_instructrec_large_lists_add_at_10_and_a_title_inside_a_sentence_counts(
     assert got["HR@5"][0] == pytest.approx(0.5) and got["HR@10"][0] == pytest.approx(1.0)
     assert got["NDCG@10"][0] == pytest.approx((1 / math.log2(11) + 1) / 2)
     assert got["invalid"][0] == 0.0
+
+
+def _grouped(texts: list[str], groups: int, size: int) -> dict:
+    stages = {"groups": groups, "size": size, "slot": "<{}>", "instruction": "Pick one of <0> or <1>.",
+              "input": "First: <0>\nSecond: <1>"}
+    return record("seqrec", candidate_item_ids=[t.lower() for t in texts], candidate_texts=texts,
+                  answer_json=json.dumps({"positives": [texts[0].lower()], "stages": stages}))
+
+
+def test_two_stage_ranking_of_grouped_lists_by_hand():
+    from training import grouped
+
+    r = _grouped(["A", "B", "C", "D", "E", "F"], groups=3, size=2)  # groups [A B] [C D] [E F]
+    assert grouped.groups(r) == [[0, 1], [2, 3], [4, 5]]
+    stage = grouped.stage_record(r, [3, 4])
+    assert stage["instruction"] == "Pick one of D or E." and stage["input"] == "First: D\nSecond: E"
+    assert stage["candidate_texts"] == ["D", "E"] and stage["candidate_item_ids"] == ["d", "e"]
+    # Winners B, C, F; stage 2 puts F, then B, then C; the runners-up follow by their group's place.
+    assert grouped.combine([[1, 0], [2, 3], [5, 4]], [2, 0, 1]) == [5, 1, 2, 4, 0, 3]
+    # A pointwise order E > A > C > B > F > D: winners A, C, E, met in that order: E, A, C.
+    assert grouped.two_stage(r, [4, 0, 2, 1, 5, 3]) == [4, 0, 2, 5, 1, 3]
+    # Two of the top three overall (E, F) share a group: only one of them reaches stage 2.
+    assert grouped.two_stage(r, [4, 5, 0, 1, 2, 3])[:3] == [4, 0, 2]
+    # A title that looks like a slot is left as it is (one pass).
+    tricky = _grouped(["<1>", "x", "y", "z"], groups=2, size=2)
+    assert grouped.stage_record(tricky, [0, 1])["input"] == "First: <1>\nSecond: x"
+    with pytest.raises(ValueError, match="not 2 groups of 2"):
+        grouped.groups({**tricky, "candidate_texts": ["a"] * 5})
+    with pytest.raises(ValueError, match="name every candidate once"):
+        grouped.two_stage(r, [0, 1, 2])

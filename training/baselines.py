@@ -32,6 +32,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
 from itdr_pipeline.tasks.uap import ATTRIBUTES
+from training import grouped
+from training.metrics import parse_ranking
 
 Prediction = float | str
 TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
@@ -46,7 +48,19 @@ _ATTRIBUTE_ORDER = {name: i for i, (name, _key, _sql) in enumerate(ATTRIBUTES.va
 
 
 def baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int) -> dict[str, list[Prediction]]:
-    """Baseline name -> predictions for `test`, in order, fitted on `train` (the same cell's train split)."""
+    """Baseline name -> predictions for `test`, in order, fitted on `train` (the same cell's train split).
+    Grouped InstructRec lists (100 candidates in 10 groups) are ranked in the model's two stages:
+    each baseline's order, group by group, then the winners (training.grouped)."""
+    out = _baselines(task, train, test, seed)
+    if task not in ("seqrec", "search", "psearch") or not any(grouped.stages(r) for r in test):
+        return out
+    def staged(r: dict, p: Prediction) -> Prediction:
+        order = parse_ranking(str(p), r["candidate_texts"])[0]
+        return _ranked(task, r["candidate_texts"], grouped.two_stage(r, order)) if grouped.stages(r) else p
+    return {name: [staged(r, p) for r, p in zip(test, predictions)] for name, predictions in out.items()}
+
+
+def _baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int) -> dict[str, list[Prediction]]:
     if task not in TASKS:
         raise ValueError(f"no baselines for task {task!r}; known: {TASKS}")
     if not train:

@@ -41,6 +41,7 @@ NUMERIC_ATTRIBUTES = ("age", "birth year")
 ATTRIBUTE_NAMES = tuple(name for name, _key, _sql in ATTRIBUTES.values())
 METRIC_DIRECTION: dict[str, str] = {
     "AUC": "higher", "RMSE": "lower", "MAE": "lower", "unparseable": "lower", "invalid": "lower",
+    "invalid@stage1": "lower",
     "NDCG@10": "higher", "Hit@1": "higher", "P@5": "higher", "acc": "higher",
     "HR@1": "higher", "HR@3": "higher", "HR@5": "higher", "HR@10": "higher", "NDCG@3": "higher", "NDCG@5": "higher",
     "BLEU-1": "higher", "BLEU-2": "higher", "ROUGE-1": "higher", "ROUGE-2": "higher", "ROUGE-L": "higher",

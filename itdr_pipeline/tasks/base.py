@@ -57,6 +57,8 @@ NEGATIVE_MODES = ("uniform", "popularity")
 INSTRUCTREC_NEGATIVES = ("uniform", "popularity", "retriever", "knn")  # hard negatives: BM25 or item-kNN
 # Interactions that say the user wanted the item: everything but an impression that was not clicked.
 _POSITIVE = "(event <> 'impression' OR coalesce(weight, 0) > 0)"
+# InstructRec's grouped lists: a stage prompt's placeholder for its j-th candidate, filled at evaluation.
+STAGE_SLOT = "⟦candidate {}⟧"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class RenderSettings:
     instructrec_negatives: str = "uniform"  # uniform, popularity, retriever (BM25 hard negatives) or knn (item-kNN)
     instructrec_full_ranking: bool = False  # the output ranks every candidate, not just the target
     instructrec_augment: tuple[str, ...] = ()  # train-only extra records: "flip" (search, psearch), "consistency" (psearch)
+    # The paper's large lists: valid and test records carry groups x instructrec_candidates candidates
+    # (10 x 10 = 100), ranked in two stages (the best of each group, then the winners); train stays at 10.
+    instructrec_groups: int = 1
 
     def __post_init__(self) -> None:
         bad = [p for p in self.profiles if p not in PROFILES]
@@ -117,6 +122,11 @@ class RenderSettings:
             raise ItdrError(f"unknown instructrec_augment value(s) {bad_aug}; known: {', '.join(AUGMENTATIONS)}")
         if self.instructrec_candidates < 2 or self.instructrec_history_len < 1:
             raise ItdrError("instructrec_candidates must be >= 2 and instructrec_history_len >= 1")
+        if self.instructrec_groups < 1:
+            raise ItdrError(f"instructrec_groups must be >= 1, got {self.instructrec_groups}")
+        if self.instructrec_groups > 1 and self.instructrec_full_ranking:
+            raise ItdrError("instructrec_groups > 1 ranks in two stages, each naming one winner: it does not "
+                            "combine with instructrec_full_ranking")
         for name in ("cap", "min_history", "max_eval_per_user", "max_train_per_user"):
             if getattr(self, name) < 0:
                 raise ItdrError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -133,6 +143,8 @@ class RenderSettings:
         out = asdict(self)
         out["profiles"] = list(self.profiles)
         out["instructrec_augment"] = list(self.instructrec_augment)
+        if self.instructrec_groups == 1:  # added later: at its default, earlier version ids stay as they were
+            del out["instructrec_groups"]
         return out
 
 

@@ -41,9 +41,9 @@ from scipy import sparse
 from sklearn.preprocessing import normalize
 
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import (_POSITIVE, NegativeSampler, RecordBuilder, RenderSettings, assign_splits,
-                                      cap_entities, choose_template, domain_vars, item_label, load_items, stable_int,
-                                      task_templates)
+from itdr_pipeline.tasks.base import (_POSITIVE, STAGE_SLOT, NegativeSampler, RecordBuilder, RenderSettings,
+                                      assign_splits, cap_entities, choose_template, domain_vars, item_label,
+                                      load_items, stable_int, task_templates)
 from itdr_pipeline.tasks.candidates import Catalogue
 from itdr_pipeline.teacher import Teacher, generator_name, instructrec_messages
 from itdr_pipeline.templates import Template, augmentation_templates
@@ -307,15 +307,16 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
         query = intentions.get("I2") or intentions.get("I1") or " ".join(
             item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, words["noun"]))
             for i in t.history)
+        count = size * (settings.instructrec_groups if t.split != "train" else 1)
         if retriever is not None:
             by = query if isinstance(retriever, Retriever) else t.history or [t.item_id]  # knn: items, not text
-            negatives = retriever.hard_negatives(by, sampler.interacted(t.user_id) | {t.item_id}, size - 1)
-            if len(negatives) < size - 1:  # too few hits above zero: the rest uniformly
-                extra = sampler.sample(t.user_id, key, size - 1)
+            negatives = retriever.hard_negatives(by, sampler.interacted(t.user_id) | {t.item_id}, count - 1)
+            if len(negatives) < count - 1:  # too few hits above zero: the rest uniformly
+                extra = sampler.sample(t.user_id, key, count - 1)
                 negatives = None if extra is None else [
-                    *negatives, *[i for i in extra if i not in negatives]][:size - 1]
+                    *negatives, *[i for i in extra if i not in negatives]][:count - 1]
         else:
-            negatives = sampler.sample(t.user_id, key, size - 1)
+            negatives = sampler.sample(t.user_id, key, count - 1)
         if negatives is None:
             out.drop("too_few_negatives")
             continue
@@ -362,6 +363,8 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
                   "preference": shown_preference, "generator": generator,
                   # Prompt-side text the BM25 baseline may read: the query shown and each candidate's item text.
                   "query": intention, "candidate_docs": [item_document(catalogue.rows.get(i), labels[i]) for i in shown]}
+        if len(shown) > size:  # a grouped list: the prompt of one stage, with a slot per candidate
+            answer["stages"] = stage_prompt(template, context, size, len(shown) // size, settings.descriptions)
         out.add(template=template, context=context, split=t.split, record_idx=t.record_idx,
                 reference_generator=generator,
                 user_id=t.user_id, target_item_id=t.item_id, candidate_item_ids=shown,
@@ -371,6 +374,23 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
     _augment(out, spec, task, profile, settings, words, catalogue, rendered,
              first_idx=max((t.record_idx for t in targets), default=-1) + 1)
     return out.table()
+
+
+def stage_prompt(template: Template, context: dict[str, Any], size: int, groups: int,
+                 descriptions: bool) -> dict[str, Any]:
+    """InstructRec's large lists (the paper: 100 candidates, 10 groups of 10, since Flan-T5 reads
+    512 tokens): the record's candidates, in prompt order, are `groups` consecutive groups of
+    `size`. Evaluation asks for the best of each group, then for the best of the winners; both
+    stages use this prompt: the record's own template rendered for `size` candidates, each a
+    slot (STAGE_SLOT.format(j)) that evaluation fills. Stored in answer_json["stages"], so evaluation
+    needs the published record only."""
+    slots = [STAGE_SLOT.format(j) for j in range(size)]
+    description, text_in, _ = template.render({**context, "candidates": slots, "k": size, "answer": ""})
+    description = description if descriptions else ""
+    for slot in slots:
+        if (description + text_in).count(slot) != 1:
+            raise ValueError(f"template {template.id}: a stage prompt must show each candidate once ({slot!r})")
+    return {"groups": groups, "size": size, "slot": STAGE_SLOT, "instruction": description, "input": text_in}
 
 
 def _augment(out: RecordBuilder, spec: DatasetSpec, task: str, profile: str, settings: RenderSettings,
