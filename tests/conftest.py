@@ -65,6 +65,28 @@ def link_models(home: Path, models: Path) -> None:
         (home / "models").symlink_to(models, target_is_directory=True)
 
 
+# The demo cells the session's published demo holds (the tasks the training tests evaluate).
+DEMO_TASKS = ("preference", "rp", "tkr", "nir", "uap", "tui")
+
+
+@pytest.fixture(scope="session")
+def demo_home(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """An ITDR_HOME with the demo published (cells capped at 400 records: 320 / 40 / 40)."""
+    from assets.runner import materialize
+
+    settings = Settings(home=tmp_path_factory.mktemp("demo-home"), raw_dir=None).ensure()
+    link_models(settings.home, models_dir)
+    (outcome,) = materialize(settings, ["demo"], list(DEMO_TASKS), render={"cap": 400})
+    assert outcome.success, outcome.reason
+    return settings
+
+
+@pytest.fixture(scope="session")
+def version_dir(demo_home: Settings) -> Path:
+    (folder,) = [p for p in demo_home.published.iterdir() if p.name.startswith("demo-")]
+    return folder
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> Settings:
     """A fresh ITDR_HOME with the real raw folder configured (and the session's converted tokenizer)."""

@@ -12,7 +12,7 @@ from itdr_pipeline import publish as publish_mod
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.query import run_query
-from tests.conftest import link_models
+from conftest import link_models
 
 
 @pytest.fixture(autouse=True)
@@ -144,7 +144,8 @@ def test_asset_metadata_reports_rows_schema_preview(home):
 
 @pytest.mark.parametrize("sql", ["COPY (SELECT 1) TO '/tmp/x.csv'", "DELETE FROM users", "ATTACH 'x.db'",
                                  "SELECT 1; SELECT 2", "SELECT * FROM read_csv('/etc/passwd')"])
-def test_query_is_read_only(home, sql):
-    _run(home, "demo")
+def test_query_is_read_only(demo_home, sql):
+    before = run_query(demo_home, "SELECT count(*) FROM instructions")
     with pytest.raises(Exception, match="read-only|exactly one|query failed"):
-        run_query(home, sql)
+        run_query(demo_home, sql)
+    assert run_query(demo_home, "SELECT count(*) FROM instructions") == before

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import link_models, run_cli
+from conftest import DEMO_TASKS, link_models, run_cli
 from itdr_pipeline.config import Settings
 from training.config import RunConfig
 from training.data import IGNORE_INDEX, PromptEncoder, load_split, sample
@@ -18,25 +18,7 @@ from training.infer import answer_token_ids, candidate_logprobs, generate, score
 from training.model import load_model, load_tokenizer
 from training.train import MANIFEST, train
 
-TASKS = ("preference", "rp", "tkr", "nir", "uap", "tui")
-
-
-@pytest.fixture(scope="session")
-def demo_home(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """An ITDR_HOME with the demo published (cells capped at 400 records: 320 / 40 / 40)."""
-    from assets.runner import materialize
-
-    settings = Settings(home=tmp_path_factory.mktemp("demo-home"), raw_dir=None).ensure()
-    link_models(settings.home, models_dir)
-    (outcome,) = materialize(settings, ["demo"], list(TASKS), render={"cap": 400})
-    assert outcome.success, outcome.reason
-    return settings
-
-
-@pytest.fixture(scope="session")
-def version_dir(demo_home: Settings) -> Path:
-    (folder,) = [p for p in demo_home.published.iterdir() if p.name.startswith("demo-")]
-    return folder
+TASKS = DEMO_TASKS
 
 
 def _config(demo_home: Settings, version_dir: Path, tiny_model: Path, task: str = "preference",
