@@ -23,7 +23,8 @@ from itdr_pipeline import stats
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import SPLITS
+from itdr_pipeline.records import SPLITS
+from itdr_pipeline.versions import latest_version_dir, read_split
 
 FORMATS = ("alpaca",)
 ALPACA_COLUMNS = ("instruction", "input", "output")
@@ -158,17 +159,6 @@ def dataset_card(spec: DatasetSpec, version: str, inputs: dict[str, Any], files:
     ])
 
 
-def latest_version_dir(settings: Settings, dataset: str) -> Path:
-    """The dataset's current version: the one the last committed run published (the catalog's)."""
-    from itdr_pipeline.catalog import INSTRUCTIONS, read_state
-
-    folder = read_state(settings).get((INSTRUCTIONS, dataset))
-    if folder is None:
-        raise ItdrError(f"nothing published yet for dataset {dataset!r} under {settings.home}; "
-                        f"run `itdr materialize --datasets {dataset}`")
-    return settings.home / folder
-
-
 # What an export must never write into (or replace): the state the pipeline owns.
 _MANAGED = ("published", "tables", "work", "staging", "catalog.duckdb", "dagster", "adapters", "models",
             "reports", "cache")
@@ -197,7 +187,6 @@ def export_alpaca(settings: Settings, dataset: str, task: str, profile: str, out
     """Write out/train.json, valid.json, test.json: JSON arrays of {instruction, input, output}. The
     folder is built beside `out` and renamed into place: a failed export leaves `out` as it was."""
     from itdr_pipeline.folders import replacing_folder
-    from itdr_pipeline.publish import read_split
 
     final = check_export_target(settings, out, force)
     version_dir = latest_version_dir(settings, dataset)

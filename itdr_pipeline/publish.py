@@ -32,14 +32,14 @@ from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.hashing import sha256_file, sha256_json
 from itdr_pipeline.registry import get_dataset
-from itdr_pipeline.tasks.base import RECORD_SCHEMA, SPLITS
+from itdr_pipeline.records import PUBLISHED_COLUMNS, SPLITS, split_path
 
 # Bump when rendering or publishing logic changes output bytes for the same inputs.
 CODE_VERSION = f"{__version__}+render.4"  # render.4: tasks rendered (and recorded) one by one
 # The version folder's layout and formats (HF card, LLaMA-Factory files, statistics).
 PUBLISH_FORMAT = 2
 PUBLISH_CODE_VERSION = f"{CODE_VERSION}+publish.{PUBLISH_FORMAT}"
-COLUMNS = ("version", *RECORD_SCHEMA.names)
+COLUMNS = PUBLISHED_COLUMNS
 MANIFEST = "manifest.json"
 
 
@@ -90,7 +90,7 @@ def _write_config(con: duckdb.DuckDBPyConnection, root: Path, version: str, data
                 WHERE dataset = ? AND task = ? AND profile = ? AND split = ? ORDER BY record_idx""",
             params=[version, dataset, task, profile, split],
         ).to_arrow_table()
-        rel = Path("data") / f"{task}-{profile}" / f"{split}-00000-of-00001.parquet"
+        rel = Path(split_path(task, profile, split))
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, root / rel, compression="zstd", row_group_size=100_000)
         meta = pq.read_metadata(root / rel)
@@ -174,10 +174,3 @@ def _build(con: duckdb.DuckDBPyConnection, settings: Settings, inputs: dict[str,
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def read_split(version_dir: Path, task: str, profile: str, split: str) -> pa.Table:
-    path = version_dir / "data" / f"{task}-{profile}" / f"{split}-00000-of-00001.parquet"
-    if not path.is_file():
-        raise ItdrError(f"{version_dir.name} has no {task}/{profile} {split} split ({path} missing)")
-    return pq.read_table(path)

@@ -3,7 +3,8 @@
 For every (task, profile) cell: instances per split, and the average length in tokens of the
 input and the output under the default model's tokenizer (SmolLM2-135M-Instruct).
 
-Token convention (the same text LLaMA-Factory's alpaca converter puts in the user turn):
+Token convention (records.user_message: the user turn LLaMA-Factory's alpaca converter, the
+trainer and the evaluator all build):
 - input tokens  = tokens of `instruction + "\\n" + input`, where an empty part is left out
   together with its "\\n" (records rendered without task description count the input alone);
 - output tokens = tokens of `output`;
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
-from itdr_pipeline.tasks.base import SPLITS
+from itdr_pipeline.records import SPLITS, user_message
 from training.default_model import MODEL_NAME, TOKENIZER_FILE, ensure_tokenizer
 
 CONVENTION = ('input = instruction + "\\n" + input (an empty part and its "\\n" left out, as LLaMA-Factory '
@@ -59,10 +60,6 @@ class TokenCounter:
         return counts
 
 
-def prompt_text(instruction: str | None, text_input: str | None) -> str:
-    return "\n".join(part for part in (instruction, text_input) if part)
-
-
 def _summary(inputs: list[int], outputs: list[int]) -> dict[str, Any]:
     n = len(inputs)
     return {
@@ -82,8 +79,8 @@ def cell_stats(dataset: str, task: str, profile: str, tables: dict[str, pa.Table
     all_out: list[int] = []
     for split in SPLITS:
         table = tables[split]
-        prompts = [prompt_text(i, x) for i, x in zip(table.column("instruction").to_pylist(),
-                                                       table.column("input").to_pylist())]
+        prompts = [user_message({"instruction": i, "input": x})
+                   for i, x in zip(table.column("instruction").to_pylist(), table.column("input").to_pylist())]
         inputs = counter.count(prompts)
         outputs = counter.count([o or "" for o in table.column("output").to_pylist()])
         by_split[split] = _summary(inputs, outputs)

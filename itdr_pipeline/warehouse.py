@@ -8,7 +8,7 @@ import duckdb
 
 from data_contracts import CONTRACT_NAMES, RECORD_CONTRACT, Contract, load_contract
 
-# The record layout (tasks.base.RECORD_SCHEMA follows it; tests/test_record_contract.py checks).
+# The record layout (records.RECORD_SCHEMA is built from the same contract).
 _RECORDS = load_contract(RECORD_CONTRACT)
 _RECORD_TYPES = {c.name: c.type + ("" if c.nullable else " NOT NULL") for c in _RECORDS.columns}
 

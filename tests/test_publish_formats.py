@@ -23,6 +23,7 @@ from itdr_pipeline.filters import FilterConfig, apply_filters  # noqa: E402
 from itdr_pipeline.hashing import sha256_file  # noqa: E402
 from itdr_pipeline.ingest import ingest_dataset  # noqa: E402
 from itdr_pipeline.publish import COLUMNS, publish  # noqa: E402
+from itdr_pipeline.records import user_message  # noqa: E402
 from itdr_pipeline.registry import get_dataset  # noqa: E402
 from itdr_pipeline.render import render_dataset  # noqa: E402
 from itdr_pipeline.tasks.base import RenderSettings  # noqa: E402
@@ -145,7 +146,7 @@ def test_llamafactory_dataset_info_loads_with_the_library(published, tmp_path):
     record = json.loads((dataset_dir / "rp-temporal_test.json").read_text())[0]
     convert = lf.converter.AlpacaDatasetConverter(dataset_attr=attr, data_args=types.SimpleNamespace(media_dir=None))
     aligned = convert(record)
-    user_turn = stats.prompt_text(record["instruction"], record["input"])
+    user_turn = user_message(record)
     assert aligned["_prompt"] == [{"role": "user", "content": user_turn}]
     assert aligned["_response"] == [{"role": "assistant", "content": record["output"]}]
     parquet = pq.read_table(version_dir / "data/rp-temporal/test-00000-of-00001.parquet")

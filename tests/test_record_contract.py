@@ -12,7 +12,8 @@ from itdr_pipeline.filters import FilterConfig, apply_filters
 from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.render import render_tasks
-from itdr_pipeline.tasks.base import PROFILES, RECORD_SCHEMA, SPLITS, TASKS, RenderSettings
+from itdr_pipeline.records import RECORD_SCHEMA, SPLITS
+from itdr_pipeline.tasks.base import PROFILES, TASKS, RenderSettings
 from itdr_pipeline.tasks.preference import ALL_PROFILES
 from itdr_pipeline.validation import validate_table
 from itdr_pipeline.warehouse import connect, ensure_schema, record_ddl

@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
-from itdr_pipeline.tasks.uap import ATTRIBUTES
+from itdr_pipeline.records import UAP_ATTRIBUTES
 from training import grouped
 from training.metrics import parse_ranking
 
@@ -44,7 +44,7 @@ PROMPT_KEYS = ("query", "candidate_docs")  # InstructRec answer_json keys that t
 INPUT_COLUMNS = ("task", "record_idx", "user_id", "target_item_id", "candidate_item_ids", "candidate_texts",
                  "history_item_ids", "history_labels", "source_history_item_ids", "instruction", "input")
 NUMERIC_ATTRIBUTES = ("age", "birth year")
-_ATTRIBUTE_ORDER = {name: i for i, (name, _key, _sql) in enumerate(ATTRIBUTES.values())}
+_ATTRIBUTE_ORDER = {name: i for i, (name, _key) in enumerate(UAP_ATTRIBUTES.values())}
 
 
 def baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int) -> dict[str, list[Prediction]]:

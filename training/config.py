@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from itdr_pipeline.records import PROMPT_FORMAT
+
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TRUNCATION_POLICY = ("prompts longer than max_length lose the start of their input (the oldest history "
                      "items; the question and target come last and are kept); answers longer than "
@@ -100,7 +102,7 @@ class RunConfig:
         return f"{self.task}-{self.profile}"
 
     def training_fields(self) -> dict[str, Any]:
-        return {k: v for k, v in sorted(asdict(self).items()) if k not in _NOT_IN_ID}
+        return {**{k: v for k, v in sorted(asdict(self).items()) if k not in _NOT_IN_ID}, "prompt_format": PROMPT_FORMAT}
 
     def adapter_id(self) -> str:
         """Stable id of the adapter this config trains (the split version is in its folder path)."""

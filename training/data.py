@@ -1,7 +1,8 @@
 """Published splits in, token ids out: chat prompts, the truncation policy, prompt masking, K-shot.
 
-A record becomes one user turn (task description, a blank line, the input; just the input when the
-description was ablated) in the model's own chat template, and the reference answer becomes the
+A record becomes one user turn (records.user_message: task description, a newline, the input, as
+LLaMA-Factory joins an exported record; just the input when the description was ablated) in the
+model's own chat template, and the reference answer becomes the
 assistant turn ending with the template's end-of-turn token. Records are read from the published
 Parquet files, so training needs no warehouse and runs anywhere the version folder is.
 """
@@ -13,6 +14,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from itdr_pipeline.records import config_name, user_message
+
 IGNORE_INDEX = -100  # label value the loss skips (prompt tokens when masking, padding)
 
 
@@ -22,7 +25,7 @@ class DataError(ValueError):
 
 def load_split(version_dir: Path, task: str, profile: str, split: str) -> list[dict[str, Any]]:
     """One split of one cell as dicts, in record order."""
-    cell_dir = Path(version_dir) / "data" / f"{task}-{profile}"
+    cell_dir = Path(version_dir) / "data" / config_name(task, profile)
     files = sorted(cell_dir.glob(f"{split}-*.parquet"))
     if not files:
         have = sorted(p.name for p in (Path(version_dir) / "data").glob("*")) if Path(version_dir).is_dir() else []
@@ -41,10 +44,6 @@ def sample(records: list[dict[str, Any]], k: int, seed: int) -> list[dict[str, A
     order = list(range(len(records)))
     random.Random(seed).shuffle(order)
     return [records[i] for i in sorted(order[:k])]
-
-
-def user_message(record: dict[str, Any]) -> str:
-    return f"{record['instruction']}\n\n{record['input']}" if record["instruction"] else record["input"]
 
 
 class PromptEncoder:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from itdr_pipeline.tasks.uap import ATTRIBUTES, parse_attributes
+from itdr_pipeline.records import UAP_ATTRIBUTES, parse_attributes
 
 Prediction = float | str
 Row = tuple[str, float, int]
@@ -38,7 +38,7 @@ Row = tuple[str, float, int]
 RATING_RANGE = (0.0, 10.0)
 NUMERIC_ATTRIBUTES = ("age", "birth year")
 # uap attribute names as the output text spells them, in the output's fixed order.
-ATTRIBUTE_NAMES = tuple(name for name, _key, _sql in ATTRIBUTES.values())
+ATTRIBUTE_NAMES = tuple(name for name, _key in UAP_ATTRIBUTES.values())
 METRIC_DIRECTION: dict[str, str] = {
     "AUC": "higher", "RMSE": "lower", "MAE": "lower", "unparseable": "lower", "invalid": "lower",
     "invalid@stage1": "lower",

@@ -39,6 +39,7 @@ import pyarrow as pa
 import yaml
 
 from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.records import RECORD_SCHEMA, SPLITS  # noqa: F401 (SPLITS: re-exported)
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.templates import AUGMENTATIONS, TEMPLATE_DIR, Template, templates_for
 
@@ -52,7 +53,6 @@ SEQUENCE_TASKS = ("rp", "tkr", "nir", "cdr", "seqrec", "search", "psearch")
 PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 # Profiles whose test targets must come after the user's train targets (leakage is an ERROR).
 TEMPORAL_PROFILES = ("temporal", "leave_one_out", "global_temporal")
-SPLITS = ("train", "valid", "test")
 NEGATIVE_MODES = ("uniform", "popularity")
 INSTRUCTREC_NEGATIVES = ("uniform", "popularity", "retriever", "knn")  # hard negatives: BM25 or item-kNN
 # Interactions that say the user wanted the item: everything but an impression that was not clicked.
@@ -414,31 +414,6 @@ def task_templates(task: str, profile: str) -> tuple[list[Template], Template | 
     seen = templates_for(task, profile)
     held = [t for t in templates_for(task, profile, include_held_out=True) if t.held_out]
     return seen, (held[0] if held else None)
-
-
-# The instruction_records layout in Arrow (the published Parquet follows it). It restates
-# data_contracts/instruction_records.yaml, where the warehouse DDL and the Dagster column schema
-# come from; tests/test_record_contract.py fails when the two differ.
-# Pyarrow does not enforce a field's nullability; the warehouse's NOT NULL columns do.
-_NULLABLE = ("user_id", "target_item_id", "label", "answer_json", "source_dataset", "target_ts")
-RECORD_SCHEMA = pa.schema([pa.field(name, kind, nullable=name in _NULLABLE) for name, kind in [
-    ("dataset", pa.string()), ("task", pa.string()), ("profile", pa.string()), ("split", pa.string()),
-    ("record_idx", pa.int64()), ("template_id", pa.string()),
-    ("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
-    ("user_id", pa.string()),  # NULL for item-level records (tui)
-    ("target_item_id", pa.string()),  # NULL for user-level records (uap, ir)
-    ("candidate_item_ids", pa.list_(pa.string())),  # tkr, nir, cdr: in prompt order
-    ("candidate_texts", pa.list_(pa.string())),  # their names as the prompt shows them (evaluators match answers)
-    ("ranking_item_ids", pa.list_(pa.string())),  # tkr, cdr: the true order; nir: [target]
-    ("label", pa.float64()),  # preference 0/1; rp the rating
-    ("answer_json", pa.string()),  # the structured answer (uap attributes, rp rating, ranking...)
-    ("history_item_ids", pa.list_(pa.string())),  # (target-domain) history shown, oldest first
-    ("history_labels", pa.list_(pa.float64())),  # what the prompt shows with each: preference 1/0, rp the rating
-    ("source_dataset", pa.string()),  # cdr: the source domain
-    ("source_history_item_ids", pa.list_(pa.string())),  # cdr: source-domain history shown
-    ("target_ts", pa.timestamp("us")),
-    ("reference_generator", pa.string()),  # "data", "grounded-v1", "grounded-instructrec-v1", "teacher:<model>"
-]])
 
 
 class RecordBuilder:

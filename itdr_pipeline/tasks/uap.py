@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from itdr_pipeline.records import UAP_ATTRIBUTES, parse_attributes  # noqa: F401 (parse_attributes: re-exported)
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.tasks.base import (RecordBuilder, RenderSettings, cap_entities, choose_template, domain_vars,
                                       item_label, require_filtered, task_templates)
@@ -31,32 +32,17 @@ from itdr_pipeline.tasks.grounded import build_facets, build_labeled, facets_of
 
 TASK = "uap"
 MAX_FACETS = 3  # facet values shown per item
-# users column -> (name in the output, answer_json key, SQL for the value). Fixed output order.
-ATTRIBUTES = {
-    "age_group": ("age group", "age_group", "nullif(trim(u.age_group), '')"),
-    "age": ("age", "age", "u.age"),
-    "birth_date": ("birth year", "birth_year", "year(u.birth_date)"),
-    "gender": ("gender", "gender", "nullif(trim(u.gender), '')"),
-    "occupation": ("occupation", "occupation", "nullif(trim(u.occupation), '')"),
-    "location": ("location", "location", "nullif(trim(u.location), '')"),
-    "country": ("country", "country", "nullif(trim(u.country), '')"),
-}
-_SPLIT = re.compile(r",(?=(?:%s):)" % "|".join(re.escape(a[0]) for a in ATTRIBUTES.values()))
+_VALUE_SQL = {"age_group": "nullif(trim(u.age_group), '')", "age": "u.age", "birth_date": "year(u.birth_date)",
+              "gender": "nullif(trim(u.gender), '')", "occupation": "nullif(trim(u.occupation), '')",
+              "location": "nullif(trim(u.location), '')", "country": "nullif(trim(u.country), '')"}
+# users column -> (name in the output, answer_json key, SQL for the value), in the output's fixed
+# order (records.UAP_ATTRIBUTES: the answer format the evaluator reads).
+ATTRIBUTES = {column: (*names, _VALUE_SQL[column]) for column, names in UAP_ATTRIBUTES.items()}
 
 
 def predicted_attributes(spec: DatasetSpec) -> list[str]:
     """The users columns this source's uap records predict, in output order."""
     return [c for c in ATTRIBUTES if c in spec.user_attributes]
-
-
-def parse_attributes(text: str) -> dict[str, str]:
-    """`age:24,gender:M,location:Oslo, Norway` -> {"age": "24", "gender": "M", "location": "Oslo, Norway"}."""
-    out = {}
-    for part in _SPLIT.split(text.strip()):
-        name, sep, value = part.partition(":")
-        if sep:
-            out[name.strip()] = value.strip()
-    return out
 
 
 def _users(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, columns: list[str]) -> str:

@@ -180,7 +180,7 @@ def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> 
     if config["eval_limit"] < 0 or config["max_steps"] < 0:
         _fail("--eval-limit and --max-steps must be >= 0")
     settings = Settings.from_env().ensure()
-    from itdr_pipeline.export import latest_version_dir
+    from itdr_pipeline.versions import latest_version_dir
 
     version = latest_version_dir(settings, spec.id)  # refuse a missing cell before starting any process
     cell = f"{config['task']}-{config['profile']}"
