@@ -34,7 +34,9 @@ def test_prompts_follow_the_chat_template_and_the_truncation_policy(tiny_model, 
     record = load_split(version_dir, "tkr", "temporal", "train")[0]
     full = PromptEncoder(tokenizer, 2048).prompt_text(record)
     assert full.startswith("<|im_start|>system\n") and full.endswith("<|im_start|>assistant\n")
-    assert f"<|im_start|>user\n{record['instruction']}\n\n{record['input']}<|im_end|>" in full
+    # The user turn is LLaMA-Factory's join of an exported record (instruction, newline, input).
+    assert f"<|im_start|>user\n{record['instruction']}\n{record['input']}<|im_end|>" in full
+    assert PromptEncoder(tokenizer, 2048).prompt_text({**record, "instruction": ""}).count(record["input"]) == 1
 
     answer = tokenizer(record["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     limit = len(tokenizer(full, add_special_tokens=False)["input_ids"]) + len(answer) - 60  # 60 tokens too many

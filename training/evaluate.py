@@ -160,10 +160,13 @@ def _answer_grouped(cfg: RunConfig, model: Any, tokenizer: Any, encoder: PromptE
 
 
 def _progress(report: Report, name: str) -> Callable[[int, int], None]:
-    """Log about ten progress lines per model, not one per batch."""
-    state = {"next": 0.0}
+    """Log about ten progress lines per pass, not one per batch (a grouped list makes four passes)."""
+    state = {"next": 0.0, "done": 0}
 
     def tick(done: int, total: int) -> None:
+        if done < state["done"]:  # a new pass
+            state["next"] = 0.0
+        state["done"] = done
         if done / total >= state["next"] or done == total:
             report(f"{name}: {done}/{total}", {})
             state["next"] = done / total + 0.1
