@@ -271,12 +271,12 @@ def tasks_matrix(
     present: Annotated[bool, typer.Option("--present", help="Only datasets whose raw files are present.")] = False,
 ) -> None:
     """Which dataset feeds which task (the applicability matrix); x = feeds, . = does not."""
-    from itdr_pipeline.tasks.base import ROOTS, TASKS
+    from itdr_pipeline.taskspec import TASK_SPECS, TASKS
 
     settings = Settings.from_env()
     specs = [s for s in REGISTRY.values() if not present or s.synthetic or available(s, settings)]
     width = max(len(s.id) for s in specs) if specs else 10
-    root_of = {t: r for r, ts in ROOTS.items() for t in ts}
+    root_of = {s.id: s.root for s in TASK_SPECS}
     typer.echo(f"{'dataset':<{width}}  " + "  ".join(f"{t:>11}" for t in TASKS))
     typer.echo(f"{'(root task)':<{width}}  " + "  ".join(f"{root_of[t]:>11}" for t in TASKS))
     for spec in specs:
@@ -292,7 +292,7 @@ def templates(
     full: Annotated[bool, typer.Option("--full", help="Print the template text, not just the listing.")] = False,
 ) -> None:
     """List the instruction templates (id, task, axes, held-out flag, profiles, task description)."""
-    from itdr_pipeline.tasks.base import TASKS
+    from itdr_pipeline.taskspec import TASKS
     from itdr_pipeline.templates import axes_filter, load_task_templates
 
     if task is not None and task not in TASKS:

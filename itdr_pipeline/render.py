@@ -13,24 +13,9 @@ from itdr_pipeline.hashing import canonical_json
 from itdr_pipeline.registry import DatasetSpec
 from itdr_pipeline.tasks.base import (ENTITY_TASKS, INSTRUCTREC_TASKS, ROOTS, SEQUENCE_TASKS, TASKS, TEMPORAL_PROFILES,
                                       RenderSettings, STAGE_SLOT, build_sequence, require_filtered)
+from itdr_pipeline.taskspec import task_spec
 from itdr_pipeline.templates import templates_sha256
 from itdr_pipeline.transactions import rollback
-
-# task -> (module under itdr_pipeline.tasks, render function). Imported on use.
-_RENDERERS = {
-    "preference": ("preference", "render_preference"),
-    "rp": ("rp", "render_rp"),
-    "tkr": ("tkr", "render_tkr"),
-    "cdr": ("cdr", "render_cdr"),
-    "nir": ("nir", "render_nir"),
-    "uap": ("uap", "render_uap"),
-    "ir": ("ir", "render_ir"),
-    "tui": ("tui", "render_tui"),
-    "seqrec": ("instructrec", "render_seqrec"),
-    "search": ("instructrec", "render_search"),
-    "psearch": ("instructrec", "render_psearch"),
-}
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -61,7 +46,8 @@ def applicable_tasks(spec: DatasetSpec, requested: list[str] | None, root: str |
 
 
 def renderer(task: str) -> Callable[..., pa.Table]:
-    module, name = _RENDERERS[task]
+    """The task's render function (TaskSpec.renderer), imported on use."""
+    module, name = task_spec(task).renderer.split(":")
     return getattr(importlib.import_module(f"itdr_pipeline.tasks.{module}"), name)
 
 
@@ -215,7 +201,7 @@ def check_records(con: duckdb.DuckDBPyConnection, dataset: str, tasks: list[str]
                     GROUP BY user_id HAVING count(DISTINCT split) > 1)""", args).fetchall()[0][0]
             findings.append(Finding(f"{name}: user_in_one_split", severity, shared == 0,
                                     f"{shared} user(s) in more than one split"))
-        if task in ("tkr", "nir", "cdr", *INSTRUCTREC_TASKS):
+        if task_spec(task).candidates:
             # nir: the ranking is the target; InstructRec: the target, or (full ranking) every
             # candidate with the target first; tkr, cdr: every candidate.
             bad = con.execute(

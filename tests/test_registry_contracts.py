@@ -67,3 +67,32 @@ def test_templates_registry():
     temporal = templates_for("preference", "temporal")
     assert len(temporal) == 2 and not any(t.held_out for t in temporal)
     assert len(templates_for("preference", "temporal", include_held_out=True)) == 3
+
+
+def test_every_registered_task_has_a_renderer_templates_a_scorer_baselines_and_docs():
+    """The task registry is the one list: each task resolves everywhere it is read."""
+    import re
+    from pathlib import Path
+
+    from itdr_pipeline.render import renderer
+    from itdr_pipeline.tasks.base import ROOTS
+    from itdr_pipeline.taskspec import TASK_SPECS, TASKS, TaskSpec, task_spec
+    from training import metrics
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "tasks.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z]+)` \|", docs, flags=re.M))
+    contract = {e.column: e.args["values"] for e in load_contract("instruction_records").expectations
+                if e.type == "in_set"}
+    assert contract["task"] == list(TASKS) and documented == set(TASKS)
+    assert [t for ts in ROOTS.values() for t in ts] == list(TASKS)
+    for spec in TASK_SPECS:
+        assert callable(renderer(spec.id)), spec.id
+        assert load_task_templates(spec.id), spec.id
+        assert spec.id in metrics._SCORERS, spec.id
+        assert task_spec(spec.id) is spec
+    with pytest.raises(ValueError, match="unknown task 'xyz'; known: preference, rp"):
+        task_spec("xyz")
+    with pytest.raises(ValueError, match="baselines must include random"):
+        TaskSpec("x", "UII", "x", "sequence", "rp:render_rp", "generate", "rating", ("popularity",))
+    with pytest.raises(ValueError, match="metric must be one of"):
+        TaskSpec("x", "UII", "x", "sequence", "rp:render_rp", "generate", "bleu", ("random",))

@@ -32,12 +32,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
 from itdr_pipeline.records import UAP_ATTRIBUTES
+from itdr_pipeline.taskspec import TASKS, task_spec, tasks_where
 from training import grouped
 from training.metrics import parse_ranking
 
 Prediction = float | str
-TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
-RANKING_TASKS = ("tkr", "cdr", "nir", "seqrec", "search", "psearch")
+RANKING_TASKS = tasks_where(candidates=True)
 PROMPT_KEYS = ("query", "candidate_docs")  # InstructRec answer_json keys that the prompt shows
 # What a test record's prompt shows (history_labels included: the prompt lists liked/disliked
 # items or past ratings). Never label, output, answer_json or ranking_item_ids.
@@ -70,23 +70,21 @@ def _baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int
         if others:
             raise ValueError(f"{task}: {split} records of other tasks mixed in: {others}")
     inputs = [{**{k: r[k] for k in INPUT_COLUMNS if k in r}, **_prompt_side(task, r)} for r in test]
-    out: dict[str, list[Prediction]] = {"random": _random(task, train, inputs, seed)}
-    if task in ("ir", "tui"):
-        return out  # no popularity or neighbours for free text
-    stats = _TrainStats(train)
-    if task == "search":
-        # Queries (items) are split 8:1:1, so no test item is ever in a train record: train
-        # popularity would rank every target last. Text match is the baseline that applies.
-        out["BM25"] = _bm25(task, inputs)
-        return out
-    out["popularity"] = _popularity(task, train, inputs, stats)
-    if task in ("rp", "tkr", "cdr", "nir", "seqrec", "psearch"):
-        out["item-kNN"] = _item_knn(task, train, inputs, stats)
-    if task == "psearch":
-        out["BM25"] = _bm25(task, inputs)
-    if task == "preference":
-        out["logistic regression"] = _logistic_regression(train, inputs, stats)
-    return out
+    fitted: list[_TrainStats] = []
+
+    def stats() -> _TrainStats:  # fitted once, for the baselines that read train statistics
+        if not fitted:
+            fitted.append(_TrainStats(train))
+        return fitted[0]
+
+    makers = {  # the task's baselines come from its TaskSpec (search: random and BM25 alone; see there)
+        "random": lambda: _random(task, train, inputs, seed),
+        "popularity": lambda: _popularity(task, train, inputs, stats()),
+        "item-kNN": lambda: _item_knn(task, train, inputs, stats()),
+        "BM25": lambda: _bm25(task, inputs),
+        "logistic regression": lambda: _logistic_regression(train, inputs, stats()),
+    }
+    return {name: makers[name]() for name in task_spec(task).baselines}
 
 
 class _TrainStats:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from itdr_pipeline.taskspec import task_spec
 from training import grouped, metrics
 from training.baselines import baselines
 from training.config import RunConfig
@@ -84,17 +85,18 @@ def _answer(cfg: RunConfig, model: Any, tokenizer: Any, test: list[dict[str, Any
             progress: Callable[[int, int], None]) -> dict[str, list[metrics.Prediction]]:
     """Predictions by variant ("" = the main one) in the format training.metrics expects."""
     bf16, batch = use_bf16(cfg.precision), cfg.eval_batch_size
-    if cfg.task == "preference":
+    spec = task_spec(cfg.task)
+    if spec.answer == "yes_no":
         return {"": score_yes_no(model, tokenizer, prompts, batch, bf16, progress)}
     budget = int(1.25 * max(len(tokenizer.encode(r["output"], add_special_tokens=False)) for r in test)) + 8
     out: dict[str, list[metrics.Prediction]] = {"": generate(model, tokenizer, prompts, budget, batch, bf16, progress)}
-    if cfg.task in ("nir", "seqrec", "search", "psearch"):
+    if spec.answer == "generate+likelihood":
         candidates = [r["candidate_texts"] for r in test]
         scores = candidate_logprobs(model, tokenizer, prompts, candidates, batch, bf16, progress)
         # Highest log-probability first; ties go to the earlier candidate. nir answers with the
         # top one; InstructRec's tasks with the whole order (HR@k, NDCG@k read it).
         orders = [sorted(range(len(s)), key=lambda i: (-s[i], i)) for s in scores]
-        out["likelihood"] = [c[o[0]] if cfg.task == "nir" else "\n".join(c[i] for i in o)
+        out["likelihood"] = [c[o[0]] if spec.metric == "choice" else "\n".join(c[i] for i in o)
                              for c, o in zip(candidates, orders)]
     return out
 

@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from itdr_pipeline.records import UAP_ATTRIBUTES, parse_attributes
+from itdr_pipeline.taskspec import TASK_SPECS, task_spec
 
 Prediction = float | str
 Row = tuple[str, float, int]
@@ -73,7 +74,7 @@ def evaluate(task: str, records: Sequence[dict], predictions: Sequence[Predictio
     others = sorted({str(r.get("task")) for r in records} - {task})
     if others:
         raise ValueError(f"{task}: records of other tasks mixed in: {others}")
-    if task != "preference":
+    if task_spec(task).answer != "yes_no":
         bad = [i for i, p in enumerate(predictions) if not isinstance(p, str)]
         if bad:
             raise ValueError(f"{task}: predictions must be answer texts; record {bad[0]} got {predictions[bad[0]]!r}")
@@ -313,8 +314,10 @@ def _free_text(records: Sequence[dict], predictions: Sequence[Prediction]) -> li
     return rows
 
 
-_SCORERS: dict[str, Callable[[Sequence[dict], Sequence[Prediction]], list[Row]]] = {
-    "preference": _preference, "rp": _rp, "tkr": _ranking("tkr"), "cdr": _ranking("cdr"), "nir": _nir,
-    "uap": _uap, "ir": _free_text, "tui": _free_text,
-    "seqrec": _instructrec("seqrec"), "search": _instructrec("search"), "psearch": _instructrec("psearch"),
+Scorer = Callable[[Sequence[dict], Sequence[Prediction]], list[Row]]
+# TaskSpec.metric -> the scorer for a task of that family.
+FAMILIES: dict[str, Callable[[str], Scorer]] = {
+    "auc": lambda _task: _preference, "rating": lambda _task: _rp, "ranking": _ranking, "choice": lambda _task: _nir,
+    "attributes": lambda _task: _uap, "text": lambda _task: _free_text, "instructrec": _instructrec,
 }
+_SCORERS: dict[str, Scorer] = {s.id: FAMILIES[s.metric](s.id) for s in TASK_SPECS}

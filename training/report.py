@@ -43,8 +43,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         for model in models:
             cells = [f"{value[(model, m)]['value']:.4f}" if (model, m) in value else "" for m in names]
             out.append(f"| {model} | " + " | ".join(cells) + " |")
-        ns = sorted({r["n"] for r in cell})
-        out += ["", f"n = {ns[0] if len(ns) == 1 else ', '.join(map(str, ns))} test records per metric.", ""]
+        ns = sorted({r["n"] for r in cell if not r["metric"].endswith("@stage1")})
+        staged = sorted({r["n"] for r in cell if r["metric"].endswith("@stage1")})
+        out += ["", f"n = {ns[0] if len(ns) == 1 else ', '.join(map(str, ns))} test records per metric"
+                + (f" (invalid@stage1: {staged[0]} group answers)." if staged else "."), ""]
     return "\n".join(out)
 
 

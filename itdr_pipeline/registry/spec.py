@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from itdr_pipeline.taskspec import TASKS, tasks_where
+
 # A partition id: a source id (`ml-1m`), or `<source>.<category>` for sources published per
 # category (`amazon-reviews-2018.gift-cards`). No dots elsewhere, no slashes: safe in paths.
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}(\.[a-z0-9][a-z0-9-]{0,63})?$")
@@ -17,8 +19,8 @@ LABEL_RULES = {
     "clicked": "liked when the impression was clicked (weight 1), disliked when shown and not clicked (weight 0)",
     "positive_only": "every interaction is a positive; negatives must be sampled from unseen items",
 }
-ITDR_TASKS = ("rp", "tkr", "cdr", "nir", "uap", "ir", "tui")
-INSTRUCTREC_TASKS = ("seqrec", "search", "psearch")  # Zhang et al. 2023; need item text
+ITDR_TASKS = tuple(t for t in (*tasks_where(root="UII"), *tasks_where(root="UIU")) if t != "preference")
+INSTRUCTREC_TASKS = tasks_where(root="InstructRec")  # Zhang et al. 2023; need item text
 USER_ATTRIBUTES = ("age", "age_group", "gender", "occupation", "zip_code", "location", "country", "birth_date")
 
 
@@ -98,7 +100,7 @@ class DatasetSpec:
             first, last = (date.fromisoformat(d) for d in self.collected)
             if first > last:
                 raise ValueError(f"registry {self.id}: collected period {self.collected} ends before it starts")
-        unknown = set(self.tasks) - {*ITDR_TASKS, "preference", *INSTRUCTREC_TASKS}
+        unknown = set(self.tasks) - set(TASKS)
         if unknown:
             raise ValueError(f"registry {self.id}: unknown tasks {sorted(unknown)}")
 

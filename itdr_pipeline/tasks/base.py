@@ -41,15 +41,15 @@ import yaml
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.records import RECORD_SCHEMA, SPLITS  # noqa: F401 (SPLITS: re-exported)
 from itdr_pipeline.registry import DatasetSpec
+from itdr_pipeline.taskspec import ROOT_NAMES, TASKS, tasks_where  # noqa: F401 (TASKS: re-exported)
 from itdr_pipeline.templates import AUGMENTATIONS, TEMPLATE_DIR, Template, templates_for
 
-TASKS = ("preference", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec", "search", "psearch")
-ROOTS = {"UII": ("preference", "rp", "tkr", "cdr", "nir"), "UIU": ("uap", "ir", "tui"),
-         "InstructRec": ("seqrec", "search", "psearch")}
-ENTITY_TASKS = ("uap", "ir", "tui")
-INSTRUCTREC_TASKS = ("seqrec", "search", "psearch")
+# Task groups, from the task registry (itdr_pipeline.taskspec).
+ROOTS = {root: tasks_where(root=root) for root in ROOT_NAMES}
+ENTITY_TASKS = tasks_where(kind="entity")
+INSTRUCTREC_TASKS = ROOTS["InstructRec"]
 # Tasks rendered from a user's interaction sequence (render passes them the sequence table).
-SEQUENCE_TASKS = ("rp", "tkr", "nir", "cdr", "seqrec", "search", "psearch")
+SEQUENCE_TASKS = tasks_where(kind="sequence")
 PROFILES = ("temporal", "leave_one_out", "random_user", "global_temporal")
 # Profiles whose test targets must come after the user's train targets (leakage is an ERROR).
 TEMPORAL_PROFILES = ("temporal", "leave_one_out", "global_temporal")
