@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 install: $(STAMP)
 
 # The demo: publish the SYNTHETIC demo dataset, then a short LoRA run on its preference cell and
-# the evaluation report (zero-shot vs tuned vs baselines). About 6 minutes on 2 CPU cores: 24
+# the evaluation report (zero-shot vs tuned vs baselines). About 5 minutes on 2 CPU cores: 24
 # single-batch steps at a high learning rate learn more from the ~100 records that fit than 12
 # accumulated ones (measured: docs/training.md).
 demo: $(STAMP)
 	$(BIN)/itdr materialize
-	$(BIN)/itdr train --dataset demo --task preference --max-steps 24 --batch-size 4 --grad-accum 1 --learning-rate 2e-3 \
+	$(BIN)/itdr train --dataset demo --task preference --max-steps 24 --batch-size 4 --grad-accum 1 --learning-rate 5e-3 \
 		--max-length 384 --eval-limit 160 --run-name demo
 
 test: $(STAMP)
