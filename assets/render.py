@@ -6,7 +6,7 @@ from pydantic import Field
 
 from assets.metadata import cell_preview
 from assets.resources import DATASETS, ItdrSettings, partition, record
-from data_contracts import RECORD_CONTRACT, load_contract
+from itdr_pipeline.records import CONTRACT as RECORD_CONTRACT_SPEC
 from itdr_pipeline import catalog
 from itdr_pipeline.publish import CODE_VERSION
 from itdr_pipeline.config import Settings
@@ -16,7 +16,7 @@ from itdr_pipeline.tasks.base import TASKS, RenderSettings
 
 # From the record contract, with its column descriptions; on the definition too, so the catalog
 # shows the layout before the first materialization.
-RECORD_TABLE_SCHEMA = load_contract(RECORD_CONTRACT).dagster_schema()
+RECORD_TABLE_SCHEMA = RECORD_CONTRACT_SPEC.dagster_schema()
 TASK_TITLES = {"preference": "TALLRec preference (Yes/No)", "rp": "ITDR rating prediction",
                "tkr": "ITDR top-k ranking", "cdr": "ITDR cross-domain recommendation",
                "nir": "ITDR next-item recommendation", "uap": "ITDR user attribute prediction",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import duckdb
 
-from data_contracts import CONTRACT_NAMES, RECORD_CONTRACT, Contract, load_contract
+from data_contracts import CONTRACT_NAMES, Contract, load_contract
+from itdr_pipeline.records import CONTRACT as _RECORDS
 
-# The record layout (records.RECORD_SCHEMA is built from the same contract).
-_RECORDS = load_contract(RECORD_CONTRACT)
+# The record layout, loaded once in records.py (RECORD_SCHEMA is built from the same contract).
 _RECORD_TYPES = {c.name: c.type + ("" if c.nullable else " NOT NULL") for c in _RECORDS.columns}
 
 
