@@ -13,17 +13,11 @@ from itdr_pipeline.config import Settings
 from itdr_pipeline.registry import DatasetSpec, get_dataset
 from itdr_pipeline.render import applicable_tasks, check_records, render_tasks
 from itdr_pipeline.tasks.base import TASKS, RenderSettings
+from itdr_pipeline.taskspec import task_spec
 
 # From the record contract, with its column descriptions; on the definition too, so the catalog
 # shows the layout before the first materialization.
 RECORD_TABLE_SCHEMA = RECORD_CONTRACT_SPEC.dagster_schema()
-TASK_TITLES = {"preference": "TALLRec preference (Yes/No)", "rp": "ITDR rating prediction",
-               "tkr": "ITDR top-k ranking", "cdr": "ITDR cross-domain recommendation",
-               "nir": "ITDR next-item recommendation", "uap": "ITDR user attribute prediction",
-               "ir": "ITDR interest reasoning", "tui": "ITDR target-user identification",
-               "seqrec": "InstructRec sequential recommendation", "search": "InstructRec product search",
-               "psearch": "InstructRec personalized search"}
-
 _D = RenderSettings()
 
 
@@ -110,7 +104,7 @@ def _render_asset(task: str) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         code_version=CODE_VERSION,
         metadata={"dagster/column_schema": RECORD_TABLE_SCHEMA},
-        description=f"{TASK_TITLES[task]}: instruction records (instruction, input, output plus structured ids) "
+        description=f"{task_spec(task).title}: instruction records (instruction, input, output plus structured ids) "
                     "for every split profile. Re-materialize it alone to re-render this task without re-ingesting.",
         check_specs=[dg.AssetCheckSpec("leakage", asset=f"{task}_records", blocking=True,
                                        description="Clean profiles: test targets after train targets, no test target "

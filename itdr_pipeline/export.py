@@ -78,6 +78,8 @@ def write_dataset_info(folder: Path, dataset: str, cells: list[tuple[str, str]])
 # One line per task and profile for the dataset card; tasks added later fall back to their name.
 TASK_SUMMARIES = {
     "preference": "binary preference (TALLRec): will the user like the target item? Yes/No",
+    "preference_hints": "binary preference with collaborative hints: the same records, the input also stating "
+                        "train-split like rates of the user and the target",
     "rp": "rating prediction: the user's rating of a target item, from their rated history",
     "tkr": "top-K recommendation: re-rank candidate items by what the user interacts with next",
     "cdr": "cross-domain recommendation: re-rank target-domain candidates from histories in two domains",

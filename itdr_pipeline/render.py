@@ -53,7 +53,7 @@ def renderer(task: str) -> Callable[..., pa.Table]:
 
 def task_profiles(spec: DatasetSpec, task: str, settings: RenderSettings) -> list[str]:
     profiles = list(settings.profiles)
-    if task == "preference" and "tallrec" in spec.preference_profiles:
+    if task_spec(task).kind == "windows" and "tallrec" in spec.preference_profiles:
         profiles.append("tallrec")
     return profiles
 

@@ -45,6 +45,10 @@ _RANKERS = ("random", "popularity", "item-kNN")
 TASK_SPECS = (
     TaskSpec("preference", "UII", "Yes/No preference (TALLRec)", "windows", "preference:render_preference",
              "yes_no", "auc", ("random", "popularity", "logistic regression")),
+    # preference's windows, labels and splits, the input stating train-split like rates (issue 12's
+    # collaborative hints); a config of its own so the plain TALLRec records stay exact.
+    TaskSpec("preference_hints", "UII", "Yes/No preference with collaborative hints", "windows",
+             "preference:render_preference_hints", "yes_no", "auc", ("random", "popularity", "logistic regression")),
     TaskSpec("rp", "UII", "rating prediction", "sequence", "rp:render_rp", "generate", "rating", _RANKERS),
     TaskSpec("tkr", "UII", "top-k recommendation", "sequence", "tkr:render_tkr", "generate", "ranking", _RANKERS,
              candidates=True),

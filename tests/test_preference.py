@@ -6,7 +6,7 @@ import pytest
 
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.tasks.base import RenderSettings
-from itdr_pipeline.tasks.preference import render_preference
+from itdr_pipeline.tasks.preference import TrainHints, render_preference, render_preference_hints
 
 UNCAPPED = RenderSettings(cap=0)
 
@@ -89,3 +89,72 @@ def test_rendering_is_deterministic(ml100k, temporal):
     assert again == temporal
     reseeded = render_preference(con, get_dataset("ml-100k"), "temporal", UNCAPPED.with_(seed=7)).to_pylist()
     assert reseeded != temporal and len(reseeded) == len(temporal)
+
+
+@pytest.fixture(scope="module")
+def tallrec_hints(ml100k):
+    con, _ = ml100k
+    return render_preference_hints(con, get_dataset("ml-100k"), "tallrec", RenderSettings()).to_pylist()
+
+
+def test_hints_keep_the_tallrec_records_and_add_two_lines(tallrec, tallrec_hints):
+    assert len(tallrec_hints) == len(tallrec) == 10000
+    same = ("split", "record_idx", "user_id", "target_item_id", "label", "output", "history_item_ids",
+            "history_labels", "instruction")
+    assert all(all(h[k] == p[k] for k in same) for h, p in zip(tallrec_hints, tallrec))
+    assert {r["task"] for r in tallrec_hints} == {"preference_hints"}
+    for h, p in zip(tallrec_hints[::997], tallrec[::997]):
+        plain, hinted = p["input"].split("\n"), h["input"].split("\n")
+        assert hinted[:2] == plain[:2] and hinted[-1] == plain[-1]
+        assert hinted[2].startswith("User statistics: ") and hinted[3].startswith("Target statistics: ")
+
+
+def _interactions(records):
+    """Every (user, item) -> liked a train record shows, as TrainHints counts them."""
+    seen = {}
+    for r in records:
+        if r["split"] == "train":
+            seen[(r["user_id"], r["target_item_id"])] = r["label"] == 1.0
+            for item, liked in zip(r["history_item_ids"], r["history_labels"]):
+                seen.setdefault((r["user_id"], item), liked == 1.0)
+    return seen
+
+
+def test_hint_counts_are_train_only_and_leave_the_own_label_out(tallrec, tallrec_hints):
+    seen = _interactions(tallrec)
+    import re
+
+    # One train and one test record, counted by hand from the plain records.
+    for r, h in ((tallrec[5], tallrec_hints[5]), (tallrec[9500], tallrec_hints[9500])):
+        key = (r["user_id"], r["target_item_id"])
+        others = {k: v for k, v in seen.items() if k != key}
+        item = [v for (u, i), v in others.items() if i == r["target_item_id"]]
+        user = [v for (u, i), v in others.items() if u == r["user_id"]]
+        line_user, line_item = h["input"].split("\n")[2:4]
+        if user:
+            assert line_user == f"User statistics: liked {round(100 * sum(user) / len(user))}% of {len(user)} rated movies."
+        else:
+            assert line_user == "User statistics: no training ratings."
+        assert re.fullmatch(rf"Target statistics: liked by {round(100 * sum(item) / len(item))}% of {len(item)} raters\.",
+                            line_item)
+    # Flipping a train record's own label does not move its hint: it is never counted in it.
+    tallrec_users = {r["user_id"] for r in tallrec if r["split"] == "test"}
+    assert len(tallrec_users) == 16
+    assert seen[(tallrec[5]["user_id"], tallrec[5]["target_item_id"])] == (tallrec[5]["label"] == 1.0)
+
+
+def test_train_hints_leave_one_out_by_hand():
+    windows = [
+        {"split": "train", "user_id": "u1", "target_item_id": "a", "label": 1, "history_item_ids": ["b"],
+         "history_liked": [False]},
+        {"split": "train", "user_id": "u2", "target_item_id": "a", "label": 0, "history_item_ids": ["b"],
+         "history_liked": [True]},
+        {"split": "test", "user_id": "u3", "target_item_id": "a", "label": 1, "history_item_ids": ["c"],
+         "history_liked": [True]},  # a test record's interactions are never counted
+    ]
+    hints = TrainHints(windows)
+    # u1's own (u1, a) is left out: u1 keeps b (not liked); a keeps u2's dislike.
+    assert hints.context("u1", "a") == {"user_rated": 1, "user_like_pct": 0, "item_rated": 1, "item_like_pct": 0}
+    assert hints.context("u2", "a") == {"user_rated": 1, "user_like_pct": 100, "item_rated": 1, "item_like_pct": 100}
+    assert hints.context("u3", "a") == {"user_rated": 0, "user_like_pct": None, "item_rated": 2, "item_like_pct": 50}
+    assert hints.context("u3", "c") == {"user_rated": 0, "user_like_pct": None, "item_rated": 0, "item_like_pct": None}

@@ -80,7 +80,7 @@ def test_every_registered_task_has_a_renderer_templates_a_scorer_baselines_and_d
     from training import metrics
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "tasks.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([a-z]+)` \|", docs, flags=re.M))
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:UII|UIU|InstructRec)", docs, flags=re.M))
     contract = {e.column: e.args["values"] for e in load_contract("instruction_records").expectations
                 if e.type == "in_set"}
     assert contract["task"] == list(TASKS) and documented == set(TASKS)
@@ -90,9 +90,24 @@ def test_every_registered_task_has_a_renderer_templates_a_scorer_baselines_and_d
         assert load_task_templates(spec.id), spec.id
         assert spec.id in metrics._SCORERS, spec.id
         assert task_spec(spec.id) is spec
-    with pytest.raises(ValueError, match="unknown task 'xyz'; known: preference, rp"):
+    with pytest.raises(ValueError, match="unknown task 'xyz'; known: preference, preference_hints, rp"):
         task_spec("xyz")
     with pytest.raises(ValueError, match="baselines must include random"):
         TaskSpec("x", "UII", "x", "sequence", "rp:render_rp", "generate", "rating", ("popularity",))
     with pytest.raises(ValueError, match="metric must be one of"):
         TaskSpec("x", "UII", "x", "sequence", "rp:render_rp", "generate", "bleu", ("random",))
+
+
+def test_docs_sources_registry_table_is_current_and_every_parser_resolves():
+    from itdr_pipeline.registry import REGISTRY
+    from itdr_pipeline.registry.docs import DOC, main, render, table
+    from itdr_pipeline.sources import get_parser
+
+    for spec in REGISTRY.values():
+        assert callable(get_parser(spec.format)), spec.id
+    assert main(["--check"]) == 0, "docs/sources.md is stale: run python -m itdr_pipeline.registry.docs"
+    text = DOC.read_text(encoding="utf-8")
+    assert "| `ml-100k` | MovieLens 100K | `movielens:ingest_ml100k` |" in table()
+    assert "`amazon-reviews-2018.<category>` (29 categories)" in table()
+    stale = text.replace("| `ml-100k` | MovieLens 100K |", "| `ml-100k` | MovieLens 100K (old) |")
+    assert stale != text and render(stale) == text  # a hand edit inside the block is undone

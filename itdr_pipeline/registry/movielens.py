@@ -75,7 +75,7 @@ SPECS = (
             Download(url=f"{_GL}/ml-100k.zip", filename="ml-100k.zip",
                      sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229", strip_prefix="ml-100k/"),
         ),
-        tasks=("preference", "rp", "tkr", "nir", "uap", "tui", "seqrec", "search", "psearch"),
+        tasks=("preference", "preference_hints", "rp", "tkr", "nir", "uap", "tui", "seqrec", "search", "psearch"),
         preference_profiles=("temporal", "tallrec"),
         user_attributes=_ML100K_USERS,
         collected=("1997-09-19", "1998-04-22"),  # README: "from September 19th, 1997 through April 22nd, 1998"

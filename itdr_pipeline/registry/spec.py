@@ -19,7 +19,8 @@ LABEL_RULES = {
     "clicked": "liked when the impression was clicked (weight 1), disliked when shown and not clicked (weight 0)",
     "positive_only": "every interaction is a positive; negatives must be sampled from unseen items",
 }
-ITDR_TASKS = tuple(t for t in (*tasks_where(root="UII"), *tasks_where(root="UIU")) if t != "preference")
+ITDR_TASKS = tuple(t for t in (*tasks_where(root="UII"), *tasks_where(root="UIU"))
+                   if t not in tasks_where(kind="windows"))  # TALLRec's preference (and its hints variant)
 INSTRUCTREC_TASKS = tasks_where(root="InstructRec")  # Zhang et al. 2023; need item text
 USER_ATTRIBUTES = ("age", "age_group", "gender", "occupation", "zip_code", "location", "country", "birth_date")
 

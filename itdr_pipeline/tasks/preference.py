@@ -1,4 +1,5 @@
 """The `preference` task (TALLRec's): will the user like the target item? ("Yes." / "No.")
+and `preference_hints`, the same windows whose input also states collaborative hints.
 
 Label: rating > the source's like threshold (TALLRec's rule: > 3 on 1-5 stars). Profiles:
 
@@ -7,7 +8,16 @@ Label: rating > the source's like threshold (TALLRec's rule: > 3 on 1-5 stars). 
   by position 8:1:1. Its test set covers only a handful of users (16 on ml-100k).
 - every split profile of `tasks.base` (temporal by default): the clean designs, with per-user
   caps (train sampled by a seeded hash) so heavy users do not dominate.
+
+`preference_hints` (its own config, so the plain TALLRec data stays exact) renders the same
+records, labels and splits and adds what a classic recommender reads: the user's like ratio, the
+target's like rate and its number of raters. They are counted over the train split only (every
+(user, item, liked) a train record shows, as target or in its history), always leaving out the
+record's own target interaction, so a train record's hint never contains its own label.
 """
+
+from collections import defaultdict
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -80,8 +90,44 @@ def _windows(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, history_len: int
     ).to_arrow_table()
 
 
+class TrainHints:
+    """Like counts over the train split's distinct (user, item) interactions, for the hint lines."""
+
+    def __init__(self, windows: list[dict[str, Any]]) -> None:
+        seen: dict[tuple[str, str], bool] = {}
+        for w in windows:
+            if w["split"] != "train":
+                continue
+            seen[(w["user_id"], w["target_item_id"])] = bool(w["label"])
+            for item, liked in zip(w["history_item_ids"], w["history_liked"]):
+                seen.setdefault((w["user_id"], item), bool(liked))
+        self.seen = seen
+        self.users: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # id -> [rated, liked]
+        self.items: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for (user, item), liked in seen.items():
+            for counts in (self.users[user], self.items[item]):
+                counts[0] += 1
+                counts[1] += liked
+
+    def context(self, user: str, item: str) -> dict[str, Any]:
+        """Template variables for one record; its own (user, target) interaction is left out."""
+        own = self.seen.get((user, item))
+        out: dict[str, Any] = {}
+        for name, counts in (("user", self.users.get(user, [0, 0])), ("item", self.items.get(item, [0, 0]))):
+            rated, liked = counts[0] - (own is not None), counts[1] - bool(own)
+            out[f"{name}_rated"] = rated
+            out[f"{name}_like_pct"] = round(100 * liked / rated) if rated else None
+        return out
+
+
+def render_preference_hints(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str,
+                            settings: RenderSettings) -> pa.Table:
+    """preference's records with collaborative hints from the train split (see the module doc)."""
+    return render_preference(con, spec, profile, settings, task="preference_hints")
+
+
 def render_preference(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile: str,
-                      settings: RenderSettings) -> pa.Table:
+                      settings: RenderSettings, task: str = TASK) -> pa.Table:
     """Records for one profile, ordered by record_idx, in the instruction_records layout."""
     if profile not in ALL_PROFILES:
         raise ValueError(f"unknown preference profile {profile!r}; known: {ALL_PROFILES}")
@@ -100,18 +146,22 @@ def render_preference(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, profile
         con.execute("""CREATE OR REPLACE TEMP TABLE pref_targets AS
                        SELECT a.*, s.liked FROM pref_assigned a JOIN pref_seq s USING (user_id, pos)""")
     windows = _windows(con, spec, settings.history_len).to_pylist()
-    templates, held_out = task_templates(TASK, profile)
+    templates, held_out = task_templates(task, profile)
     words = domain_vars(spec)
-    out = RecordBuilder(spec, TASK, profile, settings)
+    hints = TrainHints(windows) if task == "preference_hints" else None
+    out = RecordBuilder(spec, task, profile, settings)
     for w in windows:
         titles = [item_label(t, i, words["noun"]) for t, i in zip(w["history_titles"], w["history_item_ids"])]
         history = [{"title": t, "liked": bool(v)} for t, v in zip(titles, w["history_liked"])]
+        # Template choice keys on "preference" for both tasks: a hints record words its question
+        # like its plain twin, so the two configs differ by the hint lines alone.
         template = choose_template(templates, held_out, settings, spec.id, TASK, w["split"],
                                    (w["user_id"], w["target_item_id"], w["record_idx"]))
         out.add(template=template, split=w["split"], record_idx=w["record_idx"], context={
             **words, "history": history, "target": item_label(w["target_title"], w["target_item_id"], words["noun"]),
             "label": w["label"], "liked": [h["title"] for h in history if h["liked"]],
             "disliked": [h["title"] for h in history if not h["liked"]],
+            **(hints.context(w["user_id"], w["target_item_id"]) if hints else {}),
         }, user_id=w["user_id"], target_item_id=w["target_item_id"], label=float(w["label"]),
             answer_json='{"liked": %s}' % ("true" if w["label"] else "false"),
             history_item_ids=w["history_item_ids"],
