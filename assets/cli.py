@@ -182,11 +182,18 @@ def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> 
     settings = Settings.from_env().ensure()
     from itdr_pipeline.versions import latest_version_dir
 
-    version = latest_version_dir(settings, spec.id)  # refuse a missing cell before starting any process
-    cell = f"{config['task']}-{config['profile']}"
-    if not (version / "data" / cell).is_dir():
-        have = sorted(p.name for p in (version / "data").iterdir())
-        _fail(f"{version.name} has no {cell} cell; published cells: {', '.join(have)}")
+    from assets.training import parse_cell
+
+    wanted = ([parse_cell(c)[:3] for c in config.get("mix") or []]  # type: ignore[union-attr]
+              or [(spec.id, config["task"], config["profile"])])
+    for dataset_id, task, profile in wanted:  # refuse a missing cell before starting any process
+        try:
+            version = latest_version_dir(settings, dataset_id)
+        except ItdrError as exc:
+            _fail(str(exc))
+        if not (version / "data" / f"{task}-{profile}").is_dir():
+            have = sorted(p.name for p in (version / "data").iterdir())
+            _fail(f"{version.name} has no {task}-{profile} cell; published cells: {', '.join(have)}")
     from assets.runner import train as run
 
     typer.echo(f"ITDR_HOME={settings.home}")
@@ -227,13 +234,31 @@ def train(
     precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of sampling, initialisation and data order.")] = 42,
     run_name: Annotated[str, typer.Option(help="Report folder name under $ITDR_HOME/reports.")] = "",
+    valid_every: Annotated[int, typer.Option(help="Score the valid split every N steps and keep the best "
+                                                  "adapter (TALLRec's model selection); 0 = keep the last.")] = 0,
+    valid_limit: Annotated[int, typer.Option(help="Valid records scored each time (seeded sample); 0 = all.")] = 200,
+    patience: Annotated[int, typer.Option(help="Stop after N valid scores without a gain; 0 = never.")] = 0,
+    mix: Annotated[list[str] | None, typer.Option(
+        help="Multi-task: a cell dataset/task/profile[:weight] to mix into one run; repeat it "
+             "(--mix ml-100k/preference/temporal --mix ml-100k/rp/temporal:0.5). Replaces --dataset/--task/"
+             "--profile; every cell is evaluated, model selection scores the first.")] = None,
 ) -> None:
-    """LoRA-tune a model on one published cell, then evaluate it, its zero-shot self and baselines."""
+    """LoRA-tune a model on one published cell (or several, --mix), then evaluate it, its zero-shot
+    self and baselines."""
+    if mix:
+        from assets.training import parse_cell
+
+        try:
+            cells = [parse_cell(entry) for entry in mix]
+        except ItdrError as exc:
+            _fail(str(exc))
+        dataset, task, profile = cells[0][:3]
     _model_run(dataset, _model_options(
         task=task, profile=profile, max_steps=max_steps, epochs=epochs, shots=shots, eval_limit=eval_limit,
         base_model=base_model, batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
         lora_rank=lora_rank, lora_alpha=lora_alpha if lora_alpha is not None else 2 * lora_rank,
         max_length=max_length, mask_prompt=not no_mask_prompt, precision=precision, seed=seed, run_name=run_name,
+        valid_every=valid_every, valid_limit=valid_limit, patience=patience, mix=list(mix or []),
         full_run=True),  # asked for on the command line: --max-steps 0 means the epochs given
         evaluate_only=False)
 

@@ -20,6 +20,8 @@ from assets.resources import DATASETS, ItdrSettings
 from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
+from itdr_pipeline.registry import get_dataset
+from itdr_pipeline.versions import latest_version_dir
 from itdr_pipeline.warehouse import ensure_schema
 from training.config import RunConfig
 
@@ -46,20 +48,52 @@ class TrainingConfig(dg.Config):
     precision: str = "auto"
     seed: int = 42
     save_steps: int = 50
+    valid_every: int = 0  # model selection: valid metric every N steps, best adapter kept (0 = off)
+    valid_limit: int = 200
+    select_best: bool = True
+    patience: int = 0  # early stopping after N valid evaluations without a gain (0 = never)
     eval_limit: int = 0
     eval_batch_size: int = 16
     adapter: str = ""
     skip_base: bool = False
     skip_tuned: bool = False
     baselines: bool = True
+    hybrid: bool = True  # yes/no tasks: a labelled LoRA + LR-features row calibrated on valid
     run_name: str = ""
     full_run: bool = False  # epoch-based runs (max_steps 0) must be asked for: hours on a CPU
 
 
+    # Multi-task: several cells in one run, "dataset/task/profile[:weight]" each (the partition's
+    # dataset reads the version its published_splits recorded, others their latest). Empty = one cell.
+    mix: list[str] = []
+
     def run_config(self, settings: Settings, version: str) -> RunConfig:
+        fields = self.model_dump(exclude={"full_run", "mix"})
+        cells = [parse_cell(entry) for entry in self.mix]
+        if cells:
+            dataset = version.rsplit("-", 1)[0]
+            mix = [{"version_dir": str(settings.published / version if d == dataset
+                                       else latest_version_dir(settings, d)), "task": t, "profile": p, "weight": w}
+                   for d, t, p, w in cells]
+            fields.update(task=mix[0]["task"], profile=mix[0]["profile"])
+            return RunConfig(version_dir=mix[0]["version_dir"], mix=mix, models_dir=str(settings.models),
+                             adapters_dir=str(settings.adapters), reports_dir=str(settings.reports), **fields)
         return RunConfig(version_dir=str(settings.published / version), models_dir=str(settings.models),
-                         adapters_dir=str(settings.adapters), reports_dir=str(settings.reports),
-                         **self.model_dump(exclude={"full_run"}))
+                         adapters_dir=str(settings.adapters), reports_dir=str(settings.reports), **fields)
+
+
+def parse_cell(entry: str) -> tuple[str, str, str, float]:
+    """"ml-100k/rp/temporal:0.5" -> ("ml-100k", "rp", "temporal", 0.5); the weight defaults to 1."""
+    name, _, weight = entry.partition(":")
+    parts = name.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise ItdrError(f"mix cell {entry!r}: write dataset/task/profile[:weight], e.g. ml-100k/rp/temporal:0.5")
+    try:
+        value = float(weight) if weight else 1.0
+    except ValueError:
+        raise ItdrError(f"mix cell {entry!r}: the weight {weight!r} is not a number") from None
+    get_dataset(parts[0])  # an unknown dataset id fails here, by name
+    return parts[0], parts[1], parts[2], value
 
 
 def recorded_version(context: dg.AssetExecutionContext) -> str:

@@ -12,7 +12,8 @@ and reused from there. Each `ensure_*` function adds its files to that one folde
 crash never leaves a folder that looks complete, and a second caller finds the work done.
 `ensure_model` adds the weights (and the tokenizer first) on the same pattern.
 
-No dagster and no itdr_pipeline imports: this package runs out of process (Dagster Pipes).
+A leaf module (no dagster, no other itdr_pipeline import): the token statistics use its tokenizer
+and the training process (run out of process, Dagster Pipes) its weights.
 """
 
 import importlib.metadata

@@ -26,7 +26,7 @@ import pyarrow as pa
 from itdr_pipeline.config import Settings
 from itdr_pipeline.hashing import sha256_file
 from itdr_pipeline.records import SPLITS, user_message
-from training.default_model import MODEL_NAME, TOKENIZER_FILE, ensure_tokenizer
+from itdr_pipeline.default_model import MODEL_NAME, TOKENIZER_FILE, ensure_tokenizer
 
 CONVENTION = ('input = instruction + "\\n" + input (an empty part and its "\\n" left out, as LLaMA-Factory '
               'joins them); output = output; tokens of the SmolLM2-135M-Instruct tokenizer without special '

@@ -32,7 +32,7 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default model's converted tokenizer (publishing counts tokens with it), once per session (~8 s)."""
-    from training.default_model import ensure_tokenizer
+    from itdr_pipeline.default_model import ensure_tokenizer
 
     folder = tmp_path_factory.getbasetemp() / "itdr-models"
     ensure_tokenizer(folder)
@@ -43,7 +43,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama (hidden 64) with random weights and SmolLM2's real tokenizer and chat template."""
     import torch
-    from training.default_model import model_dir
+    from itdr_pipeline.default_model import model_dir
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir(models_dir))

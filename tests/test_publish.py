@@ -32,6 +32,7 @@ def _run(settings: Settings, *datasets: str):
     return outcomes
 
 
+@pytest.mark.slow
 def test_same_input_same_version_same_bytes(tmp_path, home):
     first = _run(home, "ml-100k")[0].metadata["published_splits"]
     other = Settings(home=tmp_path / "other", raw_dir=home.raw_dir).ensure()
@@ -55,6 +56,7 @@ def test_same_input_same_version_same_bytes(tmp_path, home):
     assert first["stats_tokenizer"] == "SmolLM2-135M-Instruct"
 
 
+@pytest.mark.slow
 def test_rerun_is_a_noop_and_changed_input_is_a_new_version(raw_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(raw_copy))

@@ -29,7 +29,7 @@ from itdr_pipeline.render import render_dataset  # noqa: E402
 from itdr_pipeline.tasks.base import RenderSettings  # noqa: E402
 from itdr_pipeline.warehouse import connect  # noqa: E402
 from tests.conftest import link_models, shared_dataset  # noqa: E402
-from training.default_model import MODEL_NAME  # noqa: E402
+from itdr_pipeline.default_model import MODEL_NAME  # noqa: E402
 
 CONFIGS = ["preference-tallrec", "preference-temporal", "rp-temporal"]
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}

@@ -173,6 +173,7 @@ def _published_hashes(settings: Settings) -> dict[str, str]:
             if p.is_file()}
 
 
+@pytest.mark.slow
 def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_breaks_nothing(
         tmp_path: Path, models_dir: Path):
     shared_dataset("ml-100k")
@@ -219,6 +220,7 @@ def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_break
     assert slow.returncode == 1 and "stopped after the 1 s time limit" in slow.stderr
 
 
+@pytest.mark.slow
 def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Path, models_dir: Path):
     """What the UI does: `dagster job execute` runs the main job with its default multiprocess
     executor (one process per step); two partitions at once, no lock errors, both committed."""
@@ -310,6 +312,7 @@ def test_sensor_requests_a_run_when_a_raw_folder_appears_or_changes(tmp_path: Pa
     assert [r.partition_key for r in requests] == ["ml-100k"] and requests[0].run_key != first_key
 
 
+@pytest.mark.slow
 def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, models_dir: Path):
     """`dagster dev` on 127.0.0.1, a run launched over GraphQL (queued, started by the daemon, run
     with the default multiprocess executor), `itdr query` polling meanwhile."""
@@ -358,6 +361,7 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.slow
 def test_sigterm_and_ctrl_c_stop_a_run_cleanly_and_a_killed_run_is_marked_failed(tmp_path: Path, models_dir: Path,
                                                                                  sig: signal.Signals):
     import dagster as dg

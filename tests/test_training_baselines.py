@@ -199,3 +199,21 @@ def test_bm25_reads_only_the_prompt_side_of_answer_json():
     changed = json.loads(test[0]["answer_json"]) | {"positives": ["a"], "intention": "blue", "ranking": ["a", "b"]}
     after = baselines("search", test, [{**test[0], "answer_json": json.dumps(changed), "output": "Item A"}], seed=3)
     assert after == before
+
+
+def test_hybrid_combines_the_model_score_with_the_lr_features_fitted_on_valid():
+    from training.baselines import hybrid
+
+    train, valid, test = preference_set(10, "train"), preference_set(6, "valid"), preference_set(5, "test")
+    # A model score that knows nothing (constant) leaves the LR features to separate the classes...
+    flat = hybrid(train, valid, test, [0.5] * len(valid), [0.5] * len(test))
+    assert evaluate("preference", test, flat)[0][1] == 1.0
+    # ...and the calibrator is fitted on valid labels: a valid sample of one class is refused.
+    with pytest.raises(ValueError, match="both classes"):
+        liked = [r for r in valid if r["label"] == 1.0]
+        hybrid(train, liked, test, [0.5] * len(liked), [0.5] * len(test))
+    with pytest.raises(ValueError, match="one model score per"):
+        hybrid(train, valid, test, [0.5], [0.5] * len(test))
+    # Test labels never reach it: flipping them changes nothing.
+    flipped = [{**r, "label": 1.0 - r["label"], "output": "?"} for r in test]
+    assert hybrid(train, valid, flipped, [0.5] * len(valid), [0.5] * len(test)) == flat

@@ -48,6 +48,7 @@ class _Channel:
 
 
 def _train(cfg: RunConfig, channel: _Channel) -> dict[str, Any]:
+    from training.report import valid_curve_markdown
     from training.train import train
 
     outcome = train(cfg, channel.report)
@@ -64,13 +65,17 @@ def _train(cfg: RunConfig, channel: _Channel) -> dict[str, Any]:
         "final_loss": {"raw_value": float(losses[-1]["loss"]) if losses else float("nan"), "type": "float"},
         "loss_curve": {"raw_value": curve, "type": "md"},
         "device": m["device"], "bf16": m["bf16"], "base_model": m["base_model"],
+        **({"valid_curve": {"raw_value": valid_curve_markdown(m), "type": "md"},
+            "selected_step": m["selected_step"], "stopped_early": m["stopped_early"],
+            "valid_metric": m["valid_metric"], "valid_value": {"raw_value": float(m["valid_value"]), "type": "float"}}
+           if m.get("valid_curve") else {}),
     }, data_version=f"{m['split_version']}/{m['adapter_id']}", asset_key=_key(channel, "lora_adapter"))
     return {"adapter_dir": str(outcome.adapter_dir), **m}
 
 
 def _evaluate(cfg: RunConfig, channel: _Channel) -> Path:
     from training import report
-    from training.evaluate import evaluate
+    from training.evaluate import Evaluation, evaluate
     from training.train import MANIFEST
 
     adapter_dir = Path(cfg.adapter) if cfg.adapter else cfg.adapter_dir()
@@ -81,7 +86,10 @@ def _evaluate(cfg: RunConfig, channel: _Channel) -> Path:
                                     "(itdr train), or evaluate the base model and baselines only (--skip-tuned)")
         adapter = {**json.loads((adapter_dir / MANIFEST).read_text()), "path": str(adapter_dir)}
         adapter.pop("loss_history", None)
-    result = evaluate(cfg, adapter_dir if adapter else None, channel.report)
+    result = Evaluation()
+    for cell in cfg.cells():  # a mixed run: every cell's test split, one table per task in one report
+        part = evaluate(cfg.for_cell(cell), adapter_dir if adapter else None, channel.report)
+        result.merge(part, cell.name if cfg.mix else "")
     folder = report.write(cfg, result, adapter, {})
     text = (folder / "report.md").read_text()
     channel.materialize({

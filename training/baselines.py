@@ -38,6 +38,7 @@ from training.metrics import parse_ranking
 
 Prediction = float | str
 RANKING_TASKS = tasks_where(candidates=True)
+YES_NO_TASKS = tasks_where(answer="yes_no")  # preference and preference_hints
 PROMPT_KEYS = ("query", "candidate_docs")  # InstructRec answer_json keys that the prompt shows
 # What a test record's prompt shows (history_labels included: the prompt lists liked/disliked
 # items or past ratings). Never label, output, answer_json or ranking_item_ids.
@@ -195,7 +196,7 @@ def _fmt_attributes(values: dict[str, object]) -> str:
 
 def _random(task: str, train: Sequence[dict], test: list[dict], seed: int) -> list[Prediction]:
     rng = random.Random(f"{seed}:random:{task}")
-    if task == "preference":
+    if task in YES_NO_TASKS:
         return [rng.random() for _ in test]
     if task == "rp":
         labels = _train_labels(train, task)
@@ -221,7 +222,7 @@ def _mode(attr: str, values: list) -> object:
 
 
 def _popularity(task: str, train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
-    if task == "preference":
+    if task in YES_NO_TASKS:
         return [float(stats.popularity[r["target_item_id"]]) for r in test]
     if task == "rp":
         if math.isnan(stats.global_mean):
@@ -305,3 +306,28 @@ def _logistic_regression(train: Sequence[dict], test: list[dict], stats: _TrainS
     if not test:
         return []
     return [float(p) for p in model.predict_proba(_lr_features(test, stats))[:, 1]]
+
+
+HYBRID = "LoRA + LR features (hybrid)"
+
+
+def hybrid(train: Sequence[dict], valid: Sequence[dict], test: Sequence[dict], valid_yes: Sequence[float],
+           test_yes: Sequence[float]) -> list[Prediction]:
+    """Yes/No tasks: the tuned model's P(Yes) combined with the logistic regression's three features
+    by a calibrator (a logistic regression) fitted on the valid split. Reported as its own labelled
+    row, never in place of the plain tuned model's. Features come from train only, as the LR's do;
+    the calibrator sees valid labels, never test ones."""
+    labels = [float(r["label"]) for r in valid]
+    if len(valid_yes) != len(valid) or len(test_yes) != len(test):
+        raise ValueError("hybrid: one model score per valid and per test record is needed")
+    if set(labels) != {0.0, 1.0}:
+        raise ValueError("hybrid: the valid sample needs both classes to fit the calibrator")
+    stats = _TrainStats(train)
+    inputs = [{k: r[k] for k in INPUT_COLUMNS if k in r} for r in test]
+
+    def features(records: Sequence[dict], yes: Sequence[float]) -> np.ndarray:
+        p = np.clip(np.asarray(yes, dtype=float), 1e-6, 1 - 1e-6)
+        return np.column_stack([np.log(p / (1 - p)), _lr_features(records, stats)])
+
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features(valid, valid_yes), labels)
+    return [float(p) for p in model.predict_proba(features(inputs, test_yes))[:, 1]]

@@ -46,6 +46,28 @@ def sample(records: list[dict[str, Any]], k: int, seed: int) -> list[dict[str, A
     return [records[i] for i in sorted(order[:k])]
 
 
+def mix_cells(cells: list[tuple[list[dict[str, Any]], float]], seed: int) -> list[dict[str, Any]]:
+    """Several cells' train records interleaved by weight (a mixed run). The mix holds as many
+    examples as the cells together; cell i supplies the share w_i / sum(w) of them (largest
+    remainders settle the rounding), its records in a seeded order, cycled if the share exceeds
+    them, and the whole mix is shuffled with `seed`. One cell comes back as it is."""
+    if len(cells) == 1:
+        return list(cells[0][0])
+    total, weights = sum(len(r) for r, _ in cells), sum(w for _, w in cells)
+    exact = [total * w / weights for _, w in cells]
+    counts = [int(x) for x in exact]
+    for i in sorted(range(len(cells)), key=lambda i: (-(exact[i] - counts[i]), i))[:total - sum(counts)]:
+        counts[i] += 1
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for (records, _), n in zip(cells, counts):
+        order = list(range(len(records)))
+        rng.shuffle(order)
+        out += [records[order[k % len(order)]] for k in range(n)]
+    rng.shuffle(out)
+    return out
+
+
 class PromptEncoder:
     """Chat-templated prompts cut to `max_length` under the stated truncation policy."""
 

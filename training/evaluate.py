@@ -21,7 +21,7 @@ from typing import Any
 
 from itdr_pipeline.taskspec import task_spec
 from training import grouped, metrics
-from training.baselines import baselines
+from training.baselines import HYBRID, baselines, hybrid
 from training.config import RunConfig
 from training.data import PromptEncoder, load_split, sample
 from training.infer import candidate_logprobs, generate, score_yes_no
@@ -37,6 +37,14 @@ class Evaluation:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)  # model -> seconds, records, per_second
     records: int = 0
     samples: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # model -> a few outputs to eyeball
+
+    def merge(self, other: "Evaluation", prefix: str) -> None:
+        """Another cell's evaluation into this one (a mixed run); timings and samples keyed by cell."""
+        key = (lambda name: f"{prefix}: {name}") if prefix else (lambda name: name)
+        self.rows += other.rows
+        self.records += other.records
+        self.timings.update({key(k): v for k, v in other.timings.items()})
+        self.samples.update({key(k): v for k, v in other.samples.items()})
 
     def add(self, cfg: RunConfig, dataset: str, model: str, scored: list[tuple[str, float, int]]) -> None:
         self.rows += [{"task": cfg.task, "dataset": dataset, "model": model, "metric": m, "value": float(v), "n": int(n)}
@@ -77,8 +85,24 @@ def evaluate(cfg: RunConfig, adapter: Path | None, report: Report) -> Evaluation
             out.add(cfg, dataset, label, metrics.evaluate(cfg.task, test, predictions) + extra.get(variant, []))
             out.samples[label] = [{"reference": r["output"], "answer": str(p)} for r, p in zip(test[:3], predictions)]
         report(f"{name}: {len(test)} records in {seconds:.1f} s", {})
+        if name == TUNED and cfg.hybrid and task_spec(cfg.task).answer == "yes_no":
+            _add_hybrid(cfg, out, dataset, model, tokenizer, encoder, test, answers[""], report)
         del model
     return out
+
+
+def _add_hybrid(cfg: RunConfig, out: Evaluation, dataset: str, model: Any, tokenizer: Any, encoder: PromptEncoder,
+                test: list[dict[str, Any]], test_yes: list[metrics.Prediction], report: Report) -> None:
+    """The hybrid row (training.baselines.hybrid): P(Yes) on a seeded valid sample fits the calibrator."""
+    version = Path(cfg.version_dir)
+    valid = sample(load_split(version, cfg.task, cfg.profile, "valid"), cfg.valid_limit, cfg.seed)
+    started = time.perf_counter()
+    valid_yes = score_yes_no(model, tokenizer, [encoder.prompt_ids(r) for r in valid], cfg.eval_batch_size,
+                             use_bf16(cfg.precision), _progress(report, f"{TUNED} on valid"))
+    train = load_split(version, cfg.task, cfg.profile, "train")
+    predictions = hybrid(train, valid, test, valid_yes, [float(p) for p in test_yes])
+    out.add(cfg, dataset, HYBRID, metrics.evaluate(cfg.task, test, predictions))
+    report(f"hybrid: calibrator fitted on {len(valid)} valid records in {time.perf_counter() - started:.1f} s", {})
 
 
 def _answer(cfg: RunConfig, model: Any, tokenizer: Any, test: list[dict[str, Any]], prompts: list[list[int]],

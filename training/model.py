@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from training.default_model import ensure_model
+from itdr_pipeline.default_model import ensure_model
 
 
 def resolve_base(base_model: str, models_dir: str) -> str:

@@ -21,7 +21,10 @@ from training.evaluate import Evaluation
 
 
 def lineage_rows(cfg: RunConfig, report_dir: Path, adapter: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """One row per raw source file of the split version the report (and its adapter) came from."""
+    """One row per raw source file of the split version the report (and its adapter) came from;
+    a mixed run: of every cell's version."""
+    if cfg.mix:
+        return [row for c in cfg.cells() for row in lineage_rows(cfg.for_cell(c), report_dir, adapter)]
     manifest = json.loads((Path(cfg.version_dir) / "manifest.json").read_text())
     return [{"report": report_dir.name, "adapter_id": adapter["adapter_id"] if adapter else None,
              "adapter_dir": adapter["path"] if adapter else None, "split_version": manifest["version"],
@@ -80,12 +83,27 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def valid_curve_markdown(manifest: dict[str, Any]) -> str:
+    """The adapter's valid curve as a table, the selected step in bold ("" when selection was off)."""
+    curve = manifest.get("valid_curve") or []
+    if not curve:
+        return ""
+    lines = [f"| step | valid {curve[0]['metric']} |", "|---:|---:|"]
+    for p in curve:
+        mark = "**" if p["step"] == manifest.get("selected_step") else ""
+        lines.append(f"| {mark}{p['step']}{mark} | {mark}{p['value']:.4f}{mark} |")
+    stopped = " (stopped early)" if manifest.get("stopped_early") else ""
+    return "\n".join(lines) + f"\n\nThe adapter is the one from step {manifest['selected_step']}{stopped}.\n"
+
+
 def write(cfg: RunConfig, result: Evaluation, adapter: dict[str, Any] | None, extra: dict[str, Any]) -> Path:
     final = cfg.report_dir()
     with replacing_folder(final) as tmp:
         (tmp / "report.json").write_text(json.dumps(result.rows, indent=2) + "\n")
         title = f"{cfg.cell} of {cfg.version} ({result.records} test records)"
-        (tmp / "report.md").write_text(f"# Evaluation: {title}\n\n{markdown(result.rows)}")
+        selection = valid_curve_markdown(adapter or {})
+        (tmp / "report.md").write_text(f"# Evaluation: {title}\n\n{markdown(result.rows)}"
+                                       + (f"\n## Model selection on valid\n\n{selection}" if selection else ""))
         for task in dict.fromkeys(r["task"] for r in result.rows):
             plot([r for r in result.rows if r["task"] == task], tmp / f"{task}.png", title)
         (tmp / "lineage.json").write_text(json.dumps(lineage_rows(cfg, final, adapter), indent=2) + "\n")
