@@ -351,22 +351,14 @@ def export(
                                             "<out>/<dataset>/). Must be empty or new.")] = Path("export"),
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output folder as a whole.")] = False,
 ) -> None:
-    """Write the latest published splits as Alpaca/LLaMA-Factory JSON, or a dataset as RecBole atomic files."""
-    from itdr_pipeline.export import FORMATS, export_alpaca
+    """Write the latest published splits as Alpaca/LLaMA-Factory JSON, or a dataset as RecBole atomic files
+    (every format: itdr_pipeline/formats.py)."""
+    from itdr_pipeline.formats import ExportRequest
+    from itdr_pipeline.formats import export as write
 
     spec = get_dataset(dataset)
-    if format == "recbole":
-        from itdr_pipeline.recbole import export_recbole
-
-        counts = export_recbole(Settings.from_env(), spec.id, out, force)
-        typer.echo(f"wrote {', '.join(f'{spec.id}.{k} ({n} rows)' for k, n in counts.items())} to {out / spec.id}")
-        return
-    if format not in FORMATS:
-        _fail(f"unknown format {format!r}; known: {', '.join((*FORMATS, 'recbole'))}")
-    if task is None:
-        _fail("--task is required for --format alpaca (e.g. --task preference)")
-    counts = export_alpaca(Settings.from_env(), spec.id, task, profile, out, force)
-    typer.echo(f"wrote {', '.join(f'{s}.json ({n})' for s, n in counts.items())} to {out}")
+    folder, counts = write(Settings.from_env(), format, ExportRequest(spec.id, out, force, task, profile))
+    typer.echo(f"wrote {', '.join(f'{name} ({n} rows)' for name, n in counts.items())} to {folder}")
 
 
 @app.command()

@@ -111,3 +111,22 @@ def test_docs_sources_registry_table_is_current_and_every_parser_resolves():
     assert "`amazon-reviews-2018.<category>` (29 categories)" in table()
     stale = text.replace("| `ml-100k` | MovieLens 100K |", "| `ml-100k` | MovieLens 100K (old) |")
     assert stale != text and render(stale) == text  # a hand edit inside the block is undone
+
+
+def test_export_formats_share_one_interface(tmp_path):
+    from itdr_pipeline.config import Settings
+    from itdr_pipeline.errors import ItdrError
+    from itdr_pipeline.formats import FORMATS, ExportRequest, export, get_format
+
+    assert set(FORMATS) == {"alpaca", "recbole"}
+    assert all(callable(f.writer) and f.description for f in FORMATS.values())
+    request = ExportRequest("demo", tmp_path / "out", task="preference")
+    assert get_format("alpaca").folder(request) == tmp_path / "out"
+    assert get_format("recbole").folder(request) == tmp_path / "out" / "demo"
+    settings = Settings(home=tmp_path / "home", raw_dir=None)
+    with pytest.raises(ItdrError, match="unknown format 'csv'; known: alpaca, recbole"):
+        export(settings, "csv", request)
+    with pytest.raises(ItdrError, match="--task is required for --format alpaca"):
+        export(settings, "alpaca", ExportRequest("demo", tmp_path / "out"))
+    with pytest.raises(ItdrError, match="exports the whole dataset"):
+        export(settings, "recbole", request)
