@@ -12,9 +12,13 @@ from typing import Annotated
 import typer
 
 from itdr_pipeline.config import Settings
+from itdr_pipeline.tasks.base import RenderSettings
+from training.config import RUN_DEFAULTS as _RUN
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.raw import available, find_folder
 from itdr_pipeline.registry import LABEL_RULES, REGISTRY, get_category, get_dataset, parse_dataset_list
+
+_RENDER = RenderSettings()  # option defaults come from the settings' own declarations: they cannot drift
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Public recommendation data -> versioned instruction-tuning data (Dagster + DuckDB).")
@@ -76,24 +80,24 @@ def materialize(
     tasks: Annotated[str | None, typer.Option(help="Comma-separated tasks (default: all the dataset feeds).")] = None,
     profiles: Annotated[str, typer.Option(help="Split profiles: temporal, leave_one_out, random_user, "
                                                 "global_temporal (comma-separated).")] = "temporal",
-    cap: Annotated[int, typer.Option(help="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")] = 6250,
-    seed: Annotated[int, typer.Option(help="Seed of every sampling decision.")] = 42,
-    negatives: Annotated[str, typer.Option(help="Negative candidates: uniform or popularity.")] = "uniform",
+    cap: Annotated[int, typer.Option(help="Records per (task, dataset, profile) cell, split 8:1:1; 0 = no cap.")] = _RENDER.cap,
+    seed: Annotated[int, typer.Option(help="Seed of every sampling decision.")] = _RENDER.seed,
+    negatives: Annotated[str, typer.Option(help="Negative candidates: uniform or popularity.")] = _RENDER.negatives,
     instructrec_negatives: Annotated[str, typer.Option(
         help="seqrec, search, psearch negatives: uniform, popularity, retriever (BM25 hard negatives) "
-             "or knn (item-kNN hard negatives).")] = "uniform",
+             "or knn (item-kNN hard negatives).")] = _RENDER.instructrec_negatives,
     instructrec_candidates: Annotated[int, typer.Option(
-        help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = 10,
+        help="seqrec, search, psearch: candidates per record (InstructRec: 10).")] = _RENDER.instructrec_candidates,
     instructrec_groups: Annotated[int, typer.Option(
         help="seqrec, search, psearch: valid and test lists of this many groups of --instructrec-candidates, "
-             "ranked in two stages (InstructRec's 100 candidates: 10).")] = 1,
+             "ranked in two stages (InstructRec's 100 candidates: 10).")] = _RENDER.instructrec_groups,
     instructrec_augment: Annotated[str, typer.Option(
         help="Train-only InstructRec augmentations, comma-separated: flip (search, psearch), consistency "
              "(psearch).")] = "",
     full_ranking: Annotated[bool, typer.Option(
         "--full-ranking", help="seqrec, search, psearch: the output ranks every candidate.")] = False,
     cdr_source: Annotated[str | None, typer.Option(help="cdr: source-domain dataset id (ingested first).")] = None,
-    fraction: Annotated[float, typer.Option(help="Ablation: share of train records kept (e.g. 0.25).")] = 1.0,
+    fraction: Annotated[float, typer.Option(help="Ablation: share of train records kept (e.g. 0.25).")] = _RENDER.fraction,
     no_descriptions: Annotated[bool, typer.Option("--no-descriptions", help="Ablation: drop task descriptions.")] = False,
     root: Annotated[str | None, typer.Option(help="Ablation: render one root task only: UII or UIU.")] = None,
     unseen_template_test: Annotated[bool, typer.Option(help="Test records use each task's held-out template.")] = False,
@@ -218,26 +222,26 @@ def train(
     dataset: Annotated[str, typer.Option(help="Dataset id whose latest published version to train on.")] = "demo",
     task: Annotated[str, typer.Option(help="Task (cell) to train on.")] = "preference",
     profile: Annotated[str, typer.Option(help="Split profile of the cell.")] = "temporal",
-    max_steps: Annotated[int, typer.Option(help="Optimizer steps; 0 = --epochs over the train split.")] = 0,
-    epochs: Annotated[float, typer.Option(help="Epochs when --max-steps is 0.")] = 1.0,
-    shots: Annotated[int, typer.Option(help="K-shot: train on K seeded train records (TALLRec: 16/64/256); 0 = all.")] = 0,
-    eval_limit: Annotated[int, typer.Option(help="Evaluate a seeded sample of N test records; 0 = all.")] = 0,
+    max_steps: Annotated[int, typer.Option(help="Optimizer steps; 0 = --epochs over the train split.")] = _RUN["max_steps"],
+    epochs: Annotated[float, typer.Option(help="Epochs when --max-steps is 0.")] = _RUN["epochs"],
+    shots: Annotated[int, typer.Option(help="K-shot: train on K seeded train records (TALLRec: 16/64/256); 0 = all.")] = _RUN["shots"],
+    eval_limit: Annotated[int, typer.Option(help="Evaluate a seeded sample of N test records; 0 = all.")] = _RUN["eval_limit"],
     base_model: Annotated[str, typer.Option(help="'default' (SmolLM2-135M-Instruct, offline), a local HF folder "
                                                  "or a hub id.")] = "default",
-    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Forward passes per optimizer step (4 x 2 = 8 per step).")] = 2,
-    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule, 3% warm-up).")] = 5e-4,
-    lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank unless --lora-alpha).")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Examples per forward pass.")] = _RUN["batch_size"],
+    grad_accum: Annotated[int, typer.Option(help="Forward passes per optimizer step (4 x 2 = 8 per step).")] = _RUN["grad_accum"],
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule, 3% warm-up).")] = _RUN["learning_rate"],
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank unless --lora-alpha).")] = _RUN["lora_rank"],
     lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,
-    max_length: Annotated[int, typer.Option(help="Max tokens per example (prompt input cut from the left).")] = 512,
+    max_length: Annotated[int, typer.Option(help="Max tokens per example (prompt input cut from the left).")] = _RUN["max_length"],
     no_mask_prompt: Annotated[bool, typer.Option("--no-mask-prompt", help="Train on prompt tokens too.")] = False,
-    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of sampling, initialisation and data order.")] = 42,
+    precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")] = _RUN["precision"],
+    seed: Annotated[int, typer.Option(help="Seed of sampling, initialisation and data order.")] = _RUN["seed"],
     run_name: Annotated[str, typer.Option(help="Report folder name under $ITDR_HOME/reports.")] = "",
     valid_every: Annotated[int, typer.Option(help="Score the valid split every N steps and keep the best "
-                                                  "adapter (TALLRec's model selection); 0 = keep the last.")] = 0,
-    valid_limit: Annotated[int, typer.Option(help="Valid records scored each time (seeded sample); 0 = all.")] = 200,
-    patience: Annotated[int, typer.Option(help="Stop after N valid scores without a gain; 0 = never.")] = 0,
+                                                  "adapter (TALLRec's model selection); 0 = keep the last.")] = _RUN["valid_every"],
+    valid_limit: Annotated[int, typer.Option(help="Valid records scored each time (seeded sample); 0 = all.")] = _RUN["valid_limit"],
+    patience: Annotated[int, typer.Option(help="Stop after N valid scores without a gain; 0 = never.")] = _RUN["patience"],
     mix: Annotated[list[str] | None, typer.Option(
         help="Multi-task: a cell dataset/task/profile[:weight] to mix into one run; repeat it "
              "(--mix ml-100k/preference/temporal --mix ml-100k/rp/temporal:0.5). Replaces --dataset/--task/"

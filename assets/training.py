@@ -23,43 +23,44 @@ from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.versions import latest_version_dir
 from itdr_pipeline.warehouse import ensure_schema
+from training.config import RUN_DEFAULTS as _RUN
 from training.config import RunConfig
 
 
 class TrainingConfig(dg.Config):
     """One training + evaluation run on a published cell (the same config goes to both assets;
-    fields mirror training.config.RunConfig, where each is documented)."""
+    fields mirror training.config.RunConfig, where each is documented, and take its defaults)."""
 
-    task: str = "preference"
-    profile: str = "temporal"
-    base_model: str = "default"
-    max_steps: int = 0
-    epochs: float = 1.0
-    shots: int = 0
-    batch_size: int = 4  # x grad_accum 2 = 8 per optimizer step; on CPU, 4 x 300 tokens is the faster shape
-    grad_accum: int = 2
-    learning_rate: float = 5e-4
-    scheduler: str = "cosine"
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    max_length: int = 512
-    mask_prompt: bool = True
-    precision: str = "auto"
-    seed: int = 42
-    save_steps: int = 50
-    valid_every: int = 0  # model selection: valid metric every N steps, best adapter kept (0 = off)
-    valid_limit: int = 200
-    select_best: bool = True
-    patience: int = 0  # early stopping after N valid evaluations without a gain (0 = never)
-    eval_limit: int = 0
-    eval_batch_size: int = 16
-    adapter: str = ""
-    skip_base: bool = False
-    skip_tuned: bool = False
-    baselines: bool = True
-    hybrid: bool = True  # yes/no tasks: a labelled LoRA + LR-features row calibrated on valid
-    run_name: str = ""
+    task: str = "preference"  # RunConfig has no default task: the one a UI launch starts with
+    profile: str = _RUN["profile"]
+    base_model: str = _RUN["base_model"]
+    max_steps: int = _RUN["max_steps"]
+    epochs: float = _RUN["epochs"]
+    shots: int = _RUN["shots"]
+    batch_size: int = _RUN["batch_size"]
+    grad_accum: int = _RUN["grad_accum"]
+    learning_rate: float = _RUN["learning_rate"]
+    scheduler: str = _RUN["scheduler"]
+    lora_rank: int = _RUN["lora_rank"]
+    lora_alpha: int = _RUN["lora_alpha"]
+    lora_dropout: float = _RUN["lora_dropout"]
+    max_length: int = _RUN["max_length"]
+    mask_prompt: bool = _RUN["mask_prompt"]
+    precision: str = _RUN["precision"]
+    seed: int = _RUN["seed"]
+    save_steps: int = _RUN["save_steps"]
+    valid_every: int = _RUN["valid_every"]  # model selection on valid (0 = off)
+    valid_limit: int = _RUN["valid_limit"]
+    select_best: bool = _RUN["select_best"]
+    patience: int = _RUN["patience"]  # early stopping (0 = never)
+    eval_limit: int = _RUN["eval_limit"]
+    eval_batch_size: int = _RUN["eval_batch_size"]
+    adapter: str = _RUN["adapter"]
+    skip_base: bool = _RUN["skip_base"]
+    skip_tuned: bool = _RUN["skip_tuned"]
+    baselines: bool = _RUN["baselines"]
+    hybrid: bool = _RUN["hybrid"]
+    run_name: str = _RUN["run_name"]
     full_run: bool = False  # epoch-based runs (max_steps 0) must be asked for: hours on a CPU
 
 

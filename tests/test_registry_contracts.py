@@ -130,3 +130,32 @@ def test_export_formats_share_one_interface(tmp_path):
         export(settings, "alpaca", ExportRequest("demo", tmp_path / "out"))
     with pytest.raises(ItdrError, match="exports the whole dataset"):
         export(settings, "recbole", request)
+
+
+def test_each_knob_default_is_declared_once():
+    """The Dagster configs and the CLI take their defaults from the library's own declarations."""
+    import inspect
+
+    from assets.cli import materialize, train
+    from assets.render import RenderConfig
+    from assets.training import TrainingConfig
+    from itdr_pipeline.tasks.base import RenderSettings
+    from training.config import RUN_DEFAULTS
+
+    render = RenderSettings().as_dict()
+    run_fields = set(RUN_DEFAULTS) | {"task"}
+    for name, f in TrainingConfig.model_fields.items():
+        if name in ("full_run", "mix", "task"):
+            continue
+        assert name in run_fields and f.default == RUN_DEFAULTS[name], name
+    for name, f in RenderConfig.model_fields.items():
+        if name in render and f.default is not None:
+            assert f.default == render[name] or list(f.default) == list(render[name]), name
+    checked = 0
+    # materialize --min-history is the interaction filter's (filters.FilterSpec), not render's knob.
+    for command, defaults, other in ((train, RUN_DEFAULTS, ()), (materialize, render, ("min_history",))):
+        for name, p in inspect.signature(command).parameters.items():
+            if name in defaults and name not in other and p.default is not None and not isinstance(defaults[name], list):
+                assert p.default == defaults[name], f"{command.__name__} --{name}"
+                checked += 1
+    assert checked >= 18

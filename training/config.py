@@ -7,7 +7,7 @@ the adapter goes into its id, so the same config on the same split version names
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +182,10 @@ class RunConfig:
         model = "zero-shot" if self.skip_tuned else Path(self.adapter).name if self.adapter else self.adapter_id()
         name = self.run_name or f"{self.version}-{self.cell}-{model}"
         return Path(self.reports_dir) / name
+
+
+# Every field's default, for the layers that expose the knobs (the Dagster TrainingConfig, the
+# CLI): they read them from here, so a default is declared once.
+RUN_DEFAULTS: dict[str, Any] = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                                for f in fields(RunConfig)
+                                if f.default is not MISSING or f.default_factory is not MISSING}
