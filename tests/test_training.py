@@ -360,3 +360,20 @@ def test_a_mixed_run_trains_one_adapter_and_evaluates_every_cell(demo_home, vers
     assert {r["task"] for r in lineage} == {"preference", "rp"}
     with pytest.raises(ValueError, match="weights must be > 0"):
         _config(demo_home, version_dir, tiny_model, max_steps=3, mix=[{**mix[0], "weight": 0}])
+
+
+def test_a_resume_rewinds_the_valid_curve_to_its_checkpoint(tmp_path):
+    from training.train import _read_curve, _rewind_selection
+
+    def setup(best_step: int) -> None:
+        (tmp_path / "best").mkdir(exist_ok=True)
+        (tmp_path / "best" / "step").write_text(str(best_step))
+        (tmp_path / "valid_curve.json").write_text(json.dumps(
+            [{"step": s, "metric": "AUC", "value": v} for s, v in ((50, 0.6), (100, 0.7), (150, 0.65))]))
+
+    setup(100)  # killed after scoring step 150, before its checkpoint: step 150 is scored again
+    _rewind_selection(tmp_path, 100)
+    assert [p["step"] for p in _read_curve(tmp_path)] == [50, 100] and (tmp_path / "best").is_dir()
+    setup(150)  # the kept best came from a step the resume repeats: start afresh, no stale weights
+    _rewind_selection(tmp_path, 100)
+    assert _read_curve(tmp_path) == [] and not (tmp_path / "best").exists()

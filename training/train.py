@@ -64,6 +64,7 @@ def train(cfg: RunConfig, report: Report) -> TrainOutcome:
     resume = _last_checkpoint(partial / "checkpoints")
     if resume:
         report(f"resuming from {resume}", {"resumed_from": str(resume)})
+        _rewind_selection(partial, int(resume.name.split("-")[1]))
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     if not trainer.is_world_process_zero():  # several GPUs: rank 0 alone writes the adapter
@@ -72,7 +73,7 @@ def train(cfg: RunConfig, report: Report) -> TrainOutcome:
     out = partial / "adapter"
     selection = _selection(cfg, partial, trainer, report)
     if selection.get("selected_step") is not None and selection["selected_step"] != trainer.state.global_step:
-        shutil.copytree(partial / "best", out)  # the best valid adapter, not the last step's
+        shutil.copytree(partial / "best", out, ignore=shutil.ignore_patterns("step"))  # the best, not the last
     else:
         trainer.model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -103,7 +104,8 @@ def _selection(cfg: RunConfig, partial: Path, trainer: Any, report: Report) -> d
         return {}
     curve = _read_curve(partial)
     if not curve or curve[-1]["step"] != trainer.state.global_step:  # the last step is a candidate too
-        next(c for c in trainer.callback_handler.callbacks if hasattr(c, "validate")).validate(trainer.model, trainer.state)
+        selector = next(c for c in trainer.callback_handler.callbacks if hasattr(c, "validate"))
+        selector.validate(trainer.model, trainer.state)
         curve = _read_curve(partial)
     best = _best(curve)
     chosen = best if cfg.select_best else curve[-1]
@@ -127,6 +129,20 @@ def _best(curve: list[dict[str, Any]]) -> dict[str, Any]:
             best = point
     assert best is not None
     return best
+
+
+def _rewind_selection(partial: Path, step: int) -> None:
+    """A run killed after a valid score but before its checkpoint re-scores those steps: drop what
+    lies beyond the checkpoint. Were the kept best adapter among them, start the curve afresh."""
+    curve = _read_curve(partial)
+    if not curve:
+        return
+    kept = [p for p in curve if p["step"] <= step]
+    best_file = partial / "best" / "step"
+    if not best_file.is_file() or int(best_file.read_text()) > step:
+        kept = []
+        shutil.rmtree(partial / "best", ignore_errors=True)
+    _write_atomic(partial / "valid_curve.json", json.dumps(kept, indent=1) + "\n")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -203,6 +219,7 @@ def _trainer(cfg: RunConfig, base: str, tokenizer: Any, examples: list[dict[str,
                 tmp = partial / ".best.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 model.save_pretrained(tmp)
+                (tmp / "step").write_text(str(state.global_step))
                 shutil.rmtree(partial / "best", ignore_errors=True)
                 os.rename(tmp, partial / "best")
                 best = curve[-1]
