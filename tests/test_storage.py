@@ -357,7 +357,11 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
         assert "rp" in tasks.split() and "preference" in tasks.split()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # dagster dev's own shutdown, under CI load, is not under test here
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

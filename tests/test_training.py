@@ -199,7 +199,9 @@ def test_cli_trains_evaluates_and_records_lineage(demo_home, version_dir, tiny_m
     assert "step 1/3 loss" in done.stderr  # progress streams from the Pipes process
     folder = demo_home.reports / "cli-run"
     rows = json.loads((folder / "report.json").read_text())
-    assert {r["model"] for r in rows} == {"zero-shot", "LoRA", "random", "popularity", "logistic regression"}
+    assert {r["model"] for r in rows} == {"zero-shot", "LoRA", "random", "popularity", "logistic regression",
+                                          "LoRA + LR features (hybrid)"}  # the labelled hybrid row, never LoRA's
+    assert "hybrid: calibrator fitted on" in done.stderr
     assert all(set(r) == {"task", "dataset", "model", "metric", "value", "n"} and r["n"] == 30 for r in rows)
     assert {p.name for p in folder.iterdir()} == {"report.json", "report.md", "run.json", "lineage.json",
                                                   "preference.png"}
