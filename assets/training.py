@@ -68,11 +68,10 @@ class TrainingConfig(dg.Config):
     # dataset reads the version its published_splits recorded, others their latest). Empty = one cell.
     mix: list[str] = []
 
-    def run_config(self, settings: Settings, version: str) -> RunConfig:
+    def run_config(self, settings: Settings, version: str, dataset: str) -> RunConfig:
         fields = self.model_dump(exclude={"full_run", "mix"})
         cells = [parse_cell(entry) for entry in self.mix]
         if cells:
-            dataset = version.rsplit("-", 1)[0]
             mix = [{"version_dir": str(settings.published / version if d == dataset
                                        else latest_version_dir(settings, d)), "task": t, "profile": p, "weight": w}
                    for d, t, p, w in cells]
@@ -136,7 +135,7 @@ def lora_adapter(context: dg.AssetExecutionContext, config: TrainingConfig, itdr
                                      f"{config.profile} ({rows} train records): set max_steps, or full_run: true "
                                      "to train the whole epoch (hours on a CPU). `Materialize all` never trains "
                                      "by accident.")
-    cfg = config.run_config(settings, version)
+    cfg = config.run_config(settings, version, context.partition_key)
     return _launch(context, pipes_subprocess_client, "train", cfg).get_materialize_result()
 
 
@@ -146,7 +145,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: TrainingConfig,
     """The base model zero-shot, the tuned adapter and classic baselines on the test split: report
     in $ITDR_HOME/reports/<run>/, rows and lineage in the warehouse (evaluation_results, model_lineage)."""
     settings = itdr.settings()
-    cfg = config.run_config(settings, recorded_version(context))
+    cfg = config.run_config(settings, recorded_version(context), context.partition_key)
     result = _launch(context, pipes_subprocess_client, "evaluate", cfg).get_materialize_result()
     folder = cfg.report_dir()
     rows = [{**r, "report": folder.name} for r in json.loads((folder / "report.json").read_text())]

@@ -292,7 +292,9 @@ def test_model_selection_keeps_the_best_valid_adapter_and_stops_early(demo_home,
     assert m["stopped_early"] == (m["steps"] < 8) == bool(no_gain)
     if no_gain:
         assert m["steps"] == curve[no_gain[0]]["step"] == steps[-1]
-    assert any(line.startswith("step 1/8 loss ") and "s/step" in line for line in lines)  # the tqdm meter
+    import re  # the tqdm meter: [elapsed<ETA, rate] (the rate reads s/step or step/s by speed)
+
+    assert any(line.startswith("step 1/8 loss ") and re.search(r"\[\d\d:\d\d<\d\d:\d\d, ", line) for line in lines)
     assert any(line.startswith("valid AUC at step 2: ") for line in lines)
     # The published adapter is the selected step's: its valid AUC is the recorded one.
     from training.validate import ValidScorer

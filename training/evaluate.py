@@ -106,14 +106,17 @@ def _add_hybrid(cfg: RunConfig, out: Evaluation, dataset: str, model: Any, token
 
 
 def _answer(cfg: RunConfig, model: Any, tokenizer: Any, test: list[dict[str, Any]], prompts: list[list[int]],
-            progress: Callable[[int, int], None]) -> dict[str, list[metrics.Prediction]]:
-    """Predictions by variant ("" = the main one) in the format training.metrics expects."""
+            progress: Callable[[int, int], None], likelihood_only: bool = False) -> dict[str, list[metrics.Prediction]]:
+    """Predictions by variant ("" = the main one) in the format training.metrics expects;
+    `likelihood_only` skips generation where the task also ranks by likelihood (model selection)."""
     bf16, batch = use_bf16(cfg.precision), cfg.eval_batch_size
     spec = task_spec(cfg.task)
     if spec.answer == "yes_no":
         return {"": score_yes_no(model, tokenizer, prompts, batch, bf16, progress)}
     budget = int(1.25 * max(len(tokenizer.encode(r["output"], add_special_tokens=False)) for r in test)) + 8
-    out: dict[str, list[metrics.Prediction]] = {"": generate(model, tokenizer, prompts, budget, batch, bf16, progress)}
+    skip = likelihood_only and spec.answer == "generate+likelihood"
+    out: dict[str, list[metrics.Prediction]] = (
+        {} if skip else {"": generate(model, tokenizer, prompts, budget, batch, bf16, progress)})
     if spec.answer == "generate+likelihood":
         candidates = [r["candidate_texts"] for r in test]
         scores = candidate_logprobs(model, tokenizer, prompts, candidates, batch, bf16, progress)

@@ -31,7 +31,8 @@ class ValidScorer:
         (cheaper and steadier than generation)."""
         from training.evaluate import _answer  # heavy imports (baselines, sklearn) only when used
 
-        answers = _answer(self.cfg, model, self.tokenizer, self.records, self.prompts, progress or (lambda d, t: None))
+        answers = _answer(self.cfg, model, self.tokenizer, self.records, self.prompts, progress or (lambda d, t: None),
+                          likelihood_only=True)
         variant = "likelihood" if "likelihood" in answers else ""
         metric, value, _n = metrics.evaluate(self.cfg.task, self.records, answers[variant])[0]
         return (f"{metric} (likelihood)" if variant else metric), float(value)
