@@ -29,12 +29,17 @@ demo: $(STAMP)
 	$(BIN)/itdr train --dataset demo --task preference --max-steps 24 --batch-size 4 --grad-accum 1 --learning-rate 5e-3 \
 		--max-length 384 --eval-limit 160 --run-name demo
 
+# One pytest worker per core (pytest-xdist), a test file per worker so module fixtures are built
+# once; TEST_WORKERS=0 runs in one process (e.g. to debug with -s or pdb).
+TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q $(XDIST) --durations=25
 
 # The inner loop: everything but the tests marked slow (real out-of-process runs); CI runs them all.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=10 -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) --durations=10 -m "not slow"
 
 ui: $(STAMP)
 	$(BIN)/itdr ui

@@ -15,6 +15,9 @@ from itdr_pipeline.query import run_query
 from conftest import link_models
 
 
+ONE_TASK = ("preference",)
+
+
 @pytest.fixture(autouse=True)
 def _shared_tokenizer(tmp_path, models_dir):
     """Every home these tests publish into reuses the session's converted tokenizer."""
@@ -26,8 +29,10 @@ def _tree(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _run(settings: Settings, *datasets: str):
-    outcomes = materialize(settings, list(datasets), [])
+def _run(settings: Settings, *datasets: str, tasks: tuple[str, ...] = ()):
+    """Every task by default; the version rules under test hold for any task set, so the reruns
+    below render one task (a full ml-100k pipeline is ~30 s, and same-bytes covers every task)."""
+    outcomes = materialize(settings, list(datasets), list(tasks))
     assert all(o.success for o in outcomes), [o.reason for o in outcomes]
     return outcomes
 
@@ -61,14 +66,14 @@ def test_rerun_is_a_noop_and_changed_input_is_a_new_version(raw_copy, tmp_path, 
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(raw_copy))
     settings = Settings.from_env().ensure()
-    v1 = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    v1 = _run(settings, "ml-100k", tasks=ONE_TASK)[0].metadata["published_splits"]
     before = _tree(settings.published)
-    again = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    again = _run(settings, "ml-100k", tasks=ONE_TASK)[0].metadata["published_splits"]
     assert again["version"] == v1["version"] and again["newly_written"] is False
     assert _tree(settings.published) == before
     data = raw_copy / "ml-100k" / "u.data"
     data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t4\t881250949", 1))
-    v2 = _run(settings, "ml-100k")[0].metadata["published_splits"]
+    v2 = _run(settings, "ml-100k", tasks=ONE_TASK)[0].metadata["published_splits"]
     assert v2["version"] != v1["version"]
     after = _tree(settings.published)
     assert {k: v for k, v in after.items() if k.startswith(v1["version"])} == before  # old version untouched
@@ -80,11 +85,11 @@ def test_failed_run_leaves_published_versions_untouched(raw_copy, tmp_path, monk
     monkeypatch.setenv("ITDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ITDR_RAW_DIR", str(raw_copy))
     settings = Settings.from_env().ensure()
-    good = _run(settings, "ml-100k")[0].metadata["published_splits"]["version"]
+    good = _run(settings, "ml-100k", tasks=ONE_TASK)[0].metadata["published_splits"]["version"]
     before = _tree(settings.published)
     data = raw_copy / "ml-100k" / "u.data"
     data.write_text(data.read_text().replace("196\t242\t3\t881250949", "196\t242\t9\t881250949", 1))
-    [outcome] = materialize(settings, ["ml-100k"], [])
+    [outcome] = materialize(settings, ["ml-100k"], list(ONE_TASK))
     assert not outcome.success
     assert "check interactions:contract failed" in outcome.reason and "rating_in_scale" in outcome.reason
     assert "9.0" in outcome.reason
@@ -124,10 +129,10 @@ def test_a_crash_mid_publish_leaves_no_half_version(home, monkeypatch):
     assert list(home.published.iterdir()) == []
 
 
-def test_asset_metadata_reports_rows_schema_preview(home):
+def test_asset_metadata_reports_rows_schema_preview(demo_home, monkeypatch):
     from dagster import AssetKey, DagsterInstance
 
-    _run(home, "demo")
+    monkeypatch.setenv("DAGSTER_HOME", str(demo_home.dagster_home))  # the session's published demo
     with DagsterInstance.get() as instance:
         event = instance.get_latest_materialization_event(AssetKey("interactions"))
         # Render and publish report the record contract's layout, descriptions included.

@@ -220,6 +220,11 @@ def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_break
     assert slow.returncode == 1 and "stopped after the 1 s time limit" in slow.stderr
 
 
+# Ingest, filter, two tasks both datasets feed, publish: the lock paths of a whole run, in fewer
+# of the multiprocess executor's one-process-per-step launches.
+PARALLEL_OPS = "canonical_tables,filtered_interactions,preference_records,rp_records,published_splits"
+
+
 @pytest.mark.slow
 def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Path, models_dir: Path):
     """What the UI does: `dagster job execute` runs the main job with its default multiprocess
@@ -243,7 +248,8 @@ def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Pat
     config = tmp_path / "run.yaml"
     config.write_text(json.dumps({"ops": {"preference_records": {"config": {"profiles": ["temporal"]}}}}))
     runs = [subprocess.Popen([str(dagster), "job", "execute", "-m", "assets.definitions", "-j", "main",
-                              "--tags", json.dumps({"dagster/partition": key}), "-c", str(config)],
+                              "--tags", json.dumps({"dagster/partition": key}), "-c", str(config),
+                              "--op-selection", PARALLEL_OPS],
                              env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for key in ("ml-100k", "amazon-reviews-2018.gift-cards")]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
@@ -312,6 +318,11 @@ def test_sensor_requests_a_run_when_a_raw_folder_appears_or_changes(tmp_path: Pa
     assert [r.partition_key for r in requests] == ["ml-100k"] and requests[0].run_key != first_key
 
 
+# The main job's steps for ingest, filter, two tasks and publish (canonical_tables is one multi-asset).
+UI_SELECTION = ["interactions", "items", "users", "reviews", "rejected_rows", "filtered_interactions",
+                "preference_records", "rp_records", "published_splits"]
+
+
 @pytest.mark.slow
 def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, models_dir: Path):
     """`dagster dev` on 127.0.0.1, a run launched over GraphQL (queued, started by the daemon, run
@@ -344,9 +355,11 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
             time.sleep(1)
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         with _Readers(settings, env) as readers:
+            # Two of the twelve tasks, as a user picking assets in the UI does: each step of the
+            # multiprocess executor is a fresh process (~5 s of imports on 2 cores).
             run_id = client.submit_job_execution(
                 "main", run_config={"ops": {"rp_records": {"config": {"cap": 500}}}},
-                tags={"dagster/partition": "demo"})
+                tags={"dagster/partition": "demo"}, asset_selection=UI_SELECTION)
             deadline = time.monotonic() + 480
             while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
                 assert time.monotonic() < deadline, f"run still {status}"
