@@ -3,7 +3,7 @@ profile) next to the logistic regression, the zero-shot model and TALLRec's publ
 figures, with training time and peak memory; and, with --mix, the multi-task table.
 
     itdr materialize --datasets ml-100k --tasks preference,preference_hints,rp,nir   # once
-    python bench/bench_quality.py --task preference_hints --steps 300 --lr 1e-3 --valid-every 50
+    python bench/bench_quality.py --task preference_hints --steps 300 --lr 5e-4 --valid-every 100
     python bench/bench_quality.py --name mixed --steps 200 \\
         --mix ml-100k/preference/tallrec --mix ml-100k/rp/temporal:0.5 --mix ml-100k/nir/temporal:0.5
 
@@ -77,10 +77,10 @@ def main() -> None:
     parser.add_argument("--profile", default="tallrec")
     parser.add_argument("--mix", action="append", default=[], help="dataset/task/profile[:weight], repeated")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=384)
-    parser.add_argument("--valid-every", type=int, default=50)
+    parser.add_argument("--valid-every", type=int, default=100)
     parser.add_argument("--valid-limit", type=int, default=200)
     parser.add_argument("--patience", type=int, default=0)
     parser.add_argument("--eval-limit", type=int, default=0, help="test records per cell; 0 = all")
