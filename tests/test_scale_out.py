@@ -59,13 +59,15 @@ def test_the_training_assets_use_whatever_pipes_client_the_resources_give(tmp_pa
     resources = {**defs.resources, "pipes_subprocess_client": RecordingClient()}
     from assets.training import lora_adapter
 
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["demo"])
-    # a published_splits materialization for the partition, as upstream would record it
-    instance.report_runless_asset_event(dg.AssetMaterialization(
-        "published_splits", partition="demo", metadata={"version": "demo-0123456789abcdef"}))
-    result = dg.materialize([lora_adapter], partition_key="demo", instance=instance, resources=resources,
-                            run_config={"ops": {"lora_adapter": {"config": {"max_steps": 3}}}}, raise_on_error=False)
+    # Entered, so Dagster's definitions-state storage is this instance's, not one a test before left.
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("datasets", ["demo"])
+        # a published_splits materialization for the partition, as upstream would record it
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "published_splits", partition="demo", metadata={"version": "demo-0123456789abcdef"}))
+        result = dg.materialize([lora_adapter], partition_key="demo", instance=instance, resources=resources,
+                                run_config={"ops": {"lora_adapter": {"config": {"max_steps": 3}}}},
+                                raise_on_error=False)
     assert not result.success
     assert len(calls) == 1 and calls[0][1:4] == ["-m", "training", "train"]
     config = Path(calls[0][-1])
@@ -84,11 +86,11 @@ def test_materialize_all_never_starts_a_full_epoch_by_accident(tmp_path: Path):
     version.mkdir(parents=True)
     (version / "manifest.json").write_text(json.dumps({"files": [
         {"task": "preference", "profile": "temporal", "split": "train", "rows": 8000}]}))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["demo"])
-    instance.report_runless_asset_event(dg.AssetMaterialization(
-        "published_splits", partition="demo", metadata={"version": version.name}))
-    result = dg.materialize([lora_adapter], partition_key="demo", instance=instance,
-                            resources=build_definitions(settings).resources, raise_on_error=False)
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("datasets", ["demo"])
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "published_splits", partition="demo", metadata={"version": version.name}))
+        result = dg.materialize([lora_adapter], partition_key="demo", instance=instance,
+                                resources=build_definitions(settings).resources, raise_on_error=False)
     failure = result.get_step_failure_events()[0].step_failure_data
     assert "refusing an epoch-based run of about 1000 steps" in failure.user_failure_data.description
