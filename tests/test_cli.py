@@ -109,9 +109,9 @@ def test_tasks_matrix_and_templates_listing(home):
     header = rows["dataset"]
     assert header == ["preference", "preference_hints", "rp", "tkr", "cdr", "nir", "uap", "ir", "tui", "seqrec",
                       "search", "psearch"]
-    assert dict(zip(header, rows["ml-100k"])) == {"preference": "x", "preference_hints": "x", "rp": "x", "tkr": "x", "cdr": ".", "nir": "x",
-                                                   "uap": "x", "ir": ".", "tui": "x", "seqrec": "x", "search": "x",
-                                                   "psearch": "x"}
+    assert dict(zip(header, rows["ml-100k"])) == {"preference": "x", "preference_hints": "x", "rp": "x", "tkr": "x",
+                                                   "cdr": ".", "nir": "x", "uap": "x", "ir": ".", "tui": "x",
+                                                   "seqrec": "x", "search": "x", "psearch": "x"}
     assert dict(zip(header, rows["lastfm-1k"]))["uap"] == "x" and rows["lastfm-1k"].count("x") == 1
     assert dict(zip(header, rows["ml-1m"]))["preference_hints"] == "."  # ml-100k alone feeds it (TALLRec's)
     listing = [line.split("\t") for line in run_cli("templates", check=True).stdout.splitlines()]
