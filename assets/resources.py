@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 from duckdb import DuckDBPyConnection
 
+from assets import interrupts
 from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
 from itdr_pipeline.raw import available
@@ -50,6 +51,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def partition(context: dg.AssetExecutionContext, itdr: ItdrSettings) -> Iterator[DuckDBPyConnection]:
     """The partition's private working file. Runs of other partitions proceed in parallel; another
     run of the same partition waits (the lock dies with its holder, so a crash never blocks)."""
+    interrupts.raise_if_interrupted()
     with catalog.partition(itdr.settings(), context.partition_key, log=context.log.info) as con:
         yield con
 
@@ -72,6 +74,7 @@ def record(context: dg.AssetExecutionContext, settings: Settings, entries: catal
     """Hand this step's snapshots to the catalog: staged while an asset downstream of it is still
     to run in this run, committed together with the run's staged ones by its last step."""
     stage = catalog.RunStage(settings, context.run.run_id)
+    interrupts.raise_if_interrupted()  # a Ctrl-C whose exception Dagster's handler lost commits nothing
     if _downstream_in_run(context):
         stage.add(entries)
     else:

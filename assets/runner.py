@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from assets import interrupts
 from assets.definitions import build_definitions
 from assets.resources import add_partitions, present_datasets
 from itdr_pipeline.config import Settings
@@ -105,7 +106,8 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        with interrupts.never_lost():
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
