@@ -140,6 +140,17 @@ def _failure_reason(result: dg.ExecuteInProcessResult) -> str:
     return "run failed (see the Dagster UI for the event log)"
 
 
+def main_selection(job: dg.JobDefinition, tasks: list[str]) -> list[dg.AssetKey]:
+    """The main job's assets for these tasks: every asset but the other tasks' records."""
+    return sorted(key for key in job.asset_layer.executable_asset_keys
+                  if not key.path[-1].endswith("_records") or key.path[-1].removesuffix("_records") in tasks)
+
+
+def main_ops(job: dg.JobDefinition, tasks: list[str]) -> list[str]:
+    """The same selection as op names (`dagster job execute --op-selection`); one op may make several assets."""
+    return sorted({job.asset_layer.get(key).assets_def.op.name for key in main_selection(job, tasks)})
+
+
 def materialize(settings: Settings, datasets: list[str], tasks: list[str],
                 filters: FilterConfig | None = None, render: dict[str, object] | None = None,
                 ingest: dict[str, object] | None = None) -> list[RunOutcome]:
@@ -154,8 +165,7 @@ def materialize(settings: Settings, datasets: list[str], tasks: list[str],
                 "filtered_interactions": {"config": (filters or FilterConfig()).as_dict()},
                 "canonical_tables": {"config": dict(ingest or {})}},
     }
-    selection = [key for key in job.asset_layer.executable_asset_keys
-                 if not key.path[-1].endswith("_records") or key.path[-1].removesuffix("_records") in chosen]
+    selection = main_selection(job, chosen)
     outcomes = []
     with dg.DagsterInstance.get() as instance, _terminate_as_interrupt():
         fail_dead_runs(instance)

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets.runner import main_ops, main_selection
 from itdr_pipeline import catalog
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
@@ -222,7 +223,14 @@ def test_readers_during_a_run_see_the_previous_or_the_new_state_and_a_kill_break
 
 # Ingest, filter, two tasks both datasets feed, publish: the lock paths of a whole run, in fewer
 # of the multiprocess executor's one-process-per-step launches.
-PARALLEL_OPS = "canonical_tables,filtered_interactions,preference_records,rp_records,published_splits"
+# Ingest, filter, two of the twelve tasks and publish: what a user picking assets in the UI runs.
+TWO_TASKS = ["preference", "rp"]
+
+
+def _main_job(home: Path):
+    from assets.definitions import build_definitions
+
+    return build_definitions(_settings(home)).resolve_job_def("main")
 
 
 @pytest.mark.slow
@@ -249,7 +257,7 @@ def test_two_partitions_in_parallel_with_the_multiprocess_executor(tmp_path: Pat
     config.write_text(json.dumps({"ops": {"preference_records": {"config": {"profiles": ["temporal"]}}}}))
     runs = [subprocess.Popen([str(dagster), "job", "execute", "-m", "assets.definitions", "-j", "main",
                               "--tags", json.dumps({"dagster/partition": key}), "-c", str(config),
-                              "--op-selection", PARALLEL_OPS],
+                              "--op-selection", ",".join(main_ops(_main_job(home), TWO_TASKS))],
                              env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for key in ("ml-100k", "amazon-reviews-2018.gift-cards")]
     outputs = [r.communicate(timeout=600)[0] for r in runs]
@@ -318,11 +326,6 @@ def test_sensor_requests_a_run_when_a_raw_folder_appears_or_changes(tmp_path: Pa
     assert [r.partition_key for r in requests] == ["ml-100k"] and requests[0].run_key != first_key
 
 
-# The main job's steps for ingest, filter, two tasks and publish (canonical_tables is one multi-asset).
-UI_SELECTION = ["interactions", "items", "users", "reviews", "rejected_rows", "filtered_interactions",
-                "preference_records", "rp_records", "published_splits"]
-
-
 @pytest.mark.slow
 def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, models_dir: Path):
     """`dagster dev` on 127.0.0.1, a run launched over GraphQL (queued, started by the daemon, run
@@ -359,7 +362,8 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
             # multiprocess executor is a fresh process (~5 s of imports on 2 cores).
             run_id = client.submit_job_execution(
                 "main", run_config={"ops": {"rp_records": {"config": {"cap": 500}}}},
-                tags={"dagster/partition": "demo"}, asset_selection=UI_SELECTION)
+                tags={"dagster/partition": "demo"},
+                asset_selection=[key.to_user_string() for key in main_selection(_main_job(settings.home), TWO_TASKS)])
             deadline = time.monotonic() + 480
             while (status := client.get_run_status(run_id).value) not in ("SUCCESS", "FAILURE", "CANCELED"):
                 assert time.monotonic() < deadline, f"run still {status}"
