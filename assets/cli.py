@@ -29,6 +29,45 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _read_config(ctx: typer.Context, path: Path | None) -> Path | None:
+    """`--config run.yaml`: the command's options as a YAML mapping (`max-steps: 300` or `max_steps: 300`);
+    flags given on the command line win. Click reads it as the command's defaults (`default_map`)."""
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark is not None else ""
+        raise typer.BadParameter(f"{path}:{where} {getattr(exc, 'problem', None) or exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{path}: expected a mapping of option names to values, got {type(data).__name__}")
+    params = {p.name: p for p in ctx.command.params if p.name != "config"}
+    values, unknown = {}, []
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in params:
+            unknown.append(str(key))
+        elif isinstance(value, list) and not getattr(params[name], "multiple", False):
+            values[name] = ",".join(str(v) for v in value)  # `datasets: [ml-100k, steam]` = ml-100k,steam
+        else:
+            values[name] = value
+    if unknown:
+        known = ", ".join(sorted(n.replace("_", "-") for n in params))
+        raise typer.BadParameter(f"{path}: unknown option(s) {', '.join(unknown)}; this command takes: {known}")
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return path
+
+
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", callback=_read_config, is_eager=True, exists=True, dir_okay=False,
+    help="YAML file of this command's options (e.g. `max-steps: 300`); flags given here override it.")]
+
+
 @app.command()
 def datasets(
     dataset: Annotated[str | None, typer.Argument(help="Show one dataset's details: files, checksums, terms.")] = None,
@@ -115,6 +154,7 @@ def materialize(
     strict: Annotated[bool, typer.Option(
         "--strict", help="Fail when a raw file differs from its official checksum (default: warn; also "
                          "ITDR_STRICT=1).")] = False,
+    config: ConfigFile = None,
 ) -> None:
     """Ingest, validate, filter, render and publish datasets by running the Dagster job in-process."""
     from itdr_pipeline.filters import FilterConfig
@@ -246,6 +286,7 @@ def train(
         help="Multi-task: a cell dataset/task/profile[:weight] to mix into one run; repeat it "
              "(--mix ml-100k/preference/temporal --mix ml-100k/rp/temporal:0.5). Replaces --dataset/--task/"
              "--profile; every cell is evaluated, model selection scores the first.")] = None,
+    config: ConfigFile = None,
 ) -> None:
     """LoRA-tune a model on one published cell (or several, --mix), then evaluate it, its zero-shot
     self and baselines."""
@@ -280,6 +321,7 @@ def evaluate(
     precision: Annotated[str, typer.Option(help="auto, bf16 or fp32.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the evaluation sample and baselines.")] = 42,
     run_name: Annotated[str, typer.Option(help="Report folder name under $ITDR_HOME/reports.")] = "",
+    config: ConfigFile = None,
 ) -> None:
     """Evaluate an adapter (or the base model zero-shot and baselines) on a cell's test split."""
     if not adapter and not skip_tuned:

@@ -145,3 +145,30 @@ def test_materialize_with_profiles_and_ablations(home):
     assert {r[4] for r in rows} == {"0"}  # no task descriptions
     loo = {r[2]: int(r[3]) for r in rows if r[:2] == ["rp", "leave_one_out"]}
     assert loo["valid"] == loo["test"] == 200  # one per demo user
+
+
+def test_a_config_file_gives_options_and_flags_override_it(home, tmp_path):
+    def said(result) -> str:  # typer's error box: one wide line (COLUMNS), its frame dropped
+        return " ".join(result.stderr.replace("│", " ").split())
+
+    wide = {"COLUMNS": "1000"}  # a long tmp path would be folded mid-name in an 80-column box
+
+    run = tmp_path / "run.yaml"
+    run.write_text("dataset: nosuch-a\nmax-steps: 300\nvalid_every: 100\n")
+    assert "unknown dataset 'nosuch-a'" in run_cli("train", "--config", str(run)).stderr
+    assert "unknown dataset 'nosuch-b'" in run_cli("train", "--config", str(run), "--dataset", "nosuch-b").stderr
+    # a flag from the file: without skip-tuned, evaluate would stop at "give --adapter"
+    run.write_text("skip-tuned: true\ndataset: nosuch-c\n")
+    assert "unknown dataset 'nosuch-c'" in run_cli("evaluate", "--config", str(run)).stderr
+    run.write_text("datasets: [nosuch-d, ml-100k]\n")  # a list for a comma-separated option
+    assert "unknown dataset 'nosuch-d'" in run_cli("materialize", "--config", str(run)).stderr
+
+    run.write_text("steps: 300\n")
+    bad = run_cli("train", "--config", str(run), env=wide)
+    assert bad.returncode == 2
+    assert f"{run}: unknown option(s) steps; this command takes:" in said(bad) and "max-steps" in said(bad)
+    run.write_text("max-steps: [1\n")
+    bad = run_cli("train", "--config", str(run), env=wide)
+    assert bad.returncode == 2 and f"{run}: line 2, column 1: expected ',' or ']'" in said(bad)
+    run.write_text("- max-steps\n")
+    assert "expected a mapping of option names to values, got list" in said(run_cli("train", "--config", str(run), env=wide))
