@@ -5,7 +5,8 @@ When that is inside a garbage-collection callback (SQLAlchemy registers some), P
 "Exception ignored in ..." and the run goes on to commit: the user pressed Ctrl-C and the run
 published anyway. The signal module's wakeup fd is written at C level for every signal, whichever
 Python handler is installed, so each step reads it before it takes the partition and before it
-commits.
+commits. SIGTERM counts too: during a step Dagster installs its SIGINT handler on SIGTERM as well
+(dagster._utils.interrupts.setup_interrupt_handlers), so the fd then holds a 15, not a 2.
 """
 
 import os
@@ -43,13 +44,13 @@ def never_lost() -> Iterator[None]:
 
 def raise_if_interrupted() -> None:
     """Raise Dagster's interruption (the step fails as interrupted, the run as failed) if a SIGINT
-    arrived since the run began, even one whose exception was swallowed."""
+    or SIGTERM arrived since the run began, even one whose exception was swallowed."""
     global _interrupted
     if _pipe is None:
         return
     try:
         while chunk := os.read(_pipe, 512):
-            _interrupted = _interrupted or signal.SIGINT in chunk
+            _interrupted = _interrupted or signal.SIGINT in chunk or signal.SIGTERM in chunk
     except BlockingIOError:  # drained
         pass
     if _interrupted:

@@ -29,7 +29,8 @@ from itdr_pipeline.export import check_export_target
 # Loaded by every Python process started with it on PYTHONPATH: the Nth os.replace / os.rename of
 # the process (every snapshot, staging file, published file and the catalog swap go through one)
 # raises ENOSPC, as a full disk would, or with ITDR_FAULT_KILL the process is killed (SIGKILL) right
-# there, or with ITDR_FAULT_LOST_SIGINT a Ctrl-C arrives whose exception is lost; ITDR_FAULT_LOG lists the calls, to pick N by what it writes.
+# there, or with ITDR_FAULT_LOST_SIGNAL=2 (or 15) a Ctrl-C (or SIGTERM) arrives whose exception is lost;
+# ITDR_FAULT_LOG lists the calls, to pick N by what it writes.
 SITECUSTOMIZE = '''
 import errno, os
 _at, _log, _n = int(os.environ.get("ITDR_FAULT_AT", "0")), os.environ.get("ITDR_FAULT_LOG"), [0]
@@ -40,11 +41,11 @@ def _hit(dst):
             f.write(f"{_n[0]}\\t{dst}\\n")
     if _n[0] == _at and os.environ.get("ITDR_FAULT_KILL"):
         os.kill(os.getpid(), 9)  # kill -9 at exactly this point of the run
-    if _n[0] == _at and os.environ.get("ITDR_FAULT_LOST_SIGINT"):
+    if _n[0] == _at and os.environ.get("ITDR_FAULT_LOST_SIGNAL"):
         import signal, weakref
         class Gone: pass
         gone = Gone()
-        ref = weakref.ref(gone, lambda _: signal.raise_signal(signal.SIGINT))
+        ref = weakref.ref(gone, lambda _: signal.raise_signal(int(os.environ["ITDR_FAULT_LOST_SIGNAL"])))
         del gone  # Ctrl-C lands in a GC callback: Python prints "Exception ignored" and goes on
         return
     if _n[0] == _at:
@@ -169,16 +170,18 @@ def test_kill_9_at_a_chosen_point_changes_nothing_published_and_the_next_run_fin
         assert any("died without finishing" in (e.message or "") for e in instance.all_logs(dead.run_id))
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_ctrl_c_whose_exception_is_lost_still_stops_the_run_before_it_commits(
-        demo_base: Path, fault_points: dict[str, int], tmp_path: Path):
-    """Dagster raises a Ctrl-C wherever the main thread is; in a GC callback the exception is lost."""
+        demo_base: Path, fault_points: dict[str, int], tmp_path: Path, sig: signal.Signals):
+    """Dagster raises a Ctrl-C wherever the main thread is; in a GC callback the exception is lost.
+    SIGTERM too: during a step Dagster puts its own SIGINT handler on SIGTERM, so it is the same path."""
     home = _copy_home(demo_base, tmp_path / "home")
     (tmp_path / "fault").mkdir()
     (tmp_path / "fault" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     before, records_before = _published(home), _records(home)
     stopped = run_cli(*RUN, env={"ITDR_HOME": str(home), "PYTHONPATH": str(tmp_path / "fault"),
                                  "ITDR_FAULT_AT": str(fault_points["staged record snapshot"]),
-                                 "ITDR_FAULT_LOST_SIGINT": "1"})
+                                 "ITDR_FAULT_LOST_SIGNAL": str(int(sig))})
     assert "Exception ignored" in stopped.stderr and "DagsterExecutionInterruptedError" in stopped.stderr
     assert stopped.returncode == 1
     assert "interrupted (Ctrl-C or SIGTERM): the run is marked failed, nothing was committed" in stopped.stderr
