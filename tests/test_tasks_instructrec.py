@@ -16,9 +16,9 @@ from itdr_pipeline.ingest import ingest_dataset
 from itdr_pipeline.registry import get_dataset
 from itdr_pipeline.render import check_records, render_tasks
 from itdr_pipeline.tasks.base import RenderSettings, build_sequence
-from itdr_pipeline.tasks.instructrec import (GENERATOR, clean_labels, explicit_preference, price_band, purpose,
-                                             render_psearch, render_search, render_seqrec, specific_intention,
-                                             vague_intention)
+from itdr_pipeline.tasks.intentions import (clean_labels, explicit_preference, price_band, purpose, specific_intention,
+                                            vague_intention)
+from itdr_pipeline.tasks.instructrec import GENERATOR, render_psearch, render_search, render_seqrec
 from itdr_pipeline.templates import load_task_templates, templates_for
 from itdr_pipeline.warehouse import connect
 from training.baselines import baselines

@@ -26,199 +26,26 @@ zero, the rest are drawn uniformly, so no fixed low-id items fill every list.
 """
 
 import json
-import logging
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import bm25s
 import duckdb
-import numpy as np
 import pyarrow as pa
-from scipy import sparse
-from sklearn.preprocessing import normalize
 
 from itdr_pipeline.registry import DatasetSpec
-from itdr_pipeline.tasks.base import (_POSITIVE, STAGE_SLOT, NegativeSampler, RecordBuilder, RenderSettings,
-                                      assign_splits, cap_entities, choose_template, domain_vars, item_label,
-                                      load_items, stable_int, task_templates)
+from itdr_pipeline.tasks.base import (STAGE_SLOT, NegativeSampler, RecordBuilder, RenderSettings, assign_splits,
+                                      cap_entities, choose_template, domain_vars, item_label, load_items, stable_int,
+                                      task_templates)
 from itdr_pipeline.tasks.candidates import Catalogue
+from itdr_pipeline.tasks.intentions import (explicit_preference, item_document, names_target, specific_intention,
+                                            vague_intention)
+from itdr_pipeline.tasks.retrieval import KnnRetriever, Retriever
 from itdr_pipeline.teacher import Teacher, generator_name, instructrec_messages
 from itdr_pipeline.templates import Template, augmentation_templates
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at INFO
-
 TASKS = ("seqrec", "search", "psearch")
 GENERATOR = "grounded-instructrec-v1"
-PRICE_BANDS = ((10, "under $10"), (25, "$10 to $25"), (50, "$25 to $50"), (100, "$50 to $100"))
-RECIPIENTS = ("son", "daughter", "wife", "husband", "mom", "mother", "dad", "father", "friend", "kids",
-              "children", "grandson", "granddaughter", "grandkids", "niece", "nephew", "sister", "brother",
-              "family", "boss", "coworker", "teacher", "boyfriend", "girlfriend", "parents", "cousin", "teen")
-OCCASIONS = ("birthday", "christmas", "wedding", "anniversary", "graduation", "holiday", "travel", "office",
-             "school", "work")
-_PLACEHOLDERS = ("unknown", "(no genres listed)", "n/a", "none")  # MovieLens' stand-ins for "no genre"
-_PURPOSE = re.compile(r"\bfor (?:my|our|a|an|the) (%s)s?\b" % "|".join(RECIPIENTS + OCCASIONS))
-
-
-def clean_labels(row: dict[str, Any] | None) -> list[str]:
-    """The item's category path (genres where it has no categories), deduplicated. Amazon 2018
-    category lists carry feature sentences too ("No expiration, no fees."): a label is kept when
-    it is short (at most 6 words, 50 characters) and not a sentence; MovieLens' "unknown" genre is
-    no label."""
-    row = row or {}
-    out: list[str] = []
-    for value in [*(row.get("categories") or []), *(row.get("genres") or [])]:
-        text = " ".join(str(value).split())
-        if (not text or text.casefold() in _PLACEHOLDERS or len(text) > 50 or len(text.split()) > 6 or text.endswith((".", "!", "?"))
-                or ":" in text or "http" in text.casefold()):
-            continue
-        if text.casefold() not in {o.casefold() for o in out}:
-            out.append(text)
-    return out
-
-
-def price_band(price: float | None) -> str | None:
-    if price is None or not np.isfinite(price) or price <= 0:
-        return None
-    return next((band for limit, band in PRICE_BANDS if price < limit), "over $100")
-
-
-def _names_target(text: str, title: str | None, item_id: str) -> bool:
-    folded = text.casefold()
-    return item_id.casefold() in folded or bool(title and title.strip() and title.strip().casefold() in folded)
-
-
-def _join(parts: list[str], title: str | None, item_id: str) -> str | None:
-    kept = [p for p in parts if not _names_target(p, title, item_id)]
-    text = ", ".join(kept)
-    return text if kept and not _names_target(text, title, item_id) else None
-
-
-def specific_intention(row: dict[str, Any] | None, item_id: str) -> str | None:
-    """I2: the category path, then `from <brand>` (or `by <creator>`), then the price band."""
-    row = row or {}
-    labels = clean_labels(row)
-    if not labels:
-        return None
-    parts = list(labels)
-    if row.get("brand"):
-        parts.append(f"from {row['brand']}")
-    elif row.get("creator"):
-        parts.append(f"by {row['creator']}")
-    if band := price_band(row.get("price")):
-        parts.append(band)
-    return _join(parts, row.get("title"), item_id) if _join(labels, row.get("title"), item_id) else None
-
-
-def purpose(texts: Sequence[str]) -> str | None:
-    """The purpose the target's reviews name most often ("for my son" -> "for my son"; ties: A-Z)."""
-    found = Counter(m.group(1) for text in texts for m in _PURPOSE.finditer(text.casefold()))
-    if not found:
-        return None
-    word = min(found, key=lambda w: (-found[w], w))
-    return f"for my {word}" if word in RECIPIENTS else f"for {'an' if word[0] in 'aeiou' else 'a'} {word}"
-
-
-def vague_intention(row: dict[str, Any] | None, item_id: str, reviews: Sequence[str]) -> str | None:
-    """I1: the coarsest informative category (the second level of a path: the first is the whole
-    store) and, when the target's reviews name one, a purpose."""
-    labels = clean_labels(row)
-    if not labels:
-        return None
-    coarse = labels[1] if len(labels) > 1 and (row or {}).get("categories") else labels[0]
-    said = purpose(reviews)
-    return _join([f"something in {coarse}" + (f", {said}" if said else "")], (row or {}).get("title"), item_id)
-
-
-def explicit_preference(rows: Sequence[dict[str, Any] | None], ratings: Sequence[float | None],
-                        like_threshold: float) -> str | None:
-    """P2: the history's most frequent specific categories (the last label of each path) and
-    brands, then the categories of what the user rated at or under the like threshold."""
-    cats: Counter[str] = Counter()
-    low: Counter[str] = Counter()
-    brands: Counter[str] = Counter()
-    for row, rating in zip(rows, ratings):
-        labels = clean_labels(row)
-        if labels:
-            cats[labels[-1]] += 1
-            if rating is not None and rating <= like_threshold:
-                low[labels[-1]] += 1
-        if row and row.get("brand"):
-            brands[row["brand"]] += 1
-    if not cats:
-        return None
-    top = sorted(cats, key=lambda c: (-cats[c], c))[:3]
-    text = "Often chooses " + _and(top)
-    fav = [b for b in sorted(brands, key=lambda b: (-brands[b], b)) if brands[b] >= 2][:2]
-    if fav:
-        text += "; returns to " + _and(fav)
-    disliked = [c for c in sorted(low, key=lambda c: (-low[c], c)) if low[c] * 2 > cats[c]][:2]
-    if disliked:
-        text += "; rated " + _and(disliked) + " low"
-    return text + "."
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def item_document(row: dict[str, Any] | None, label: str) -> str:
-    """What the retriever and the BM25 baseline match a query against: label, categories, brand."""
-    row = row or {}
-    parts = [label, *clean_labels(row), row.get("brand") or "", row.get("creator") or ""]
-    return " ".join(p for p in parts if p)
-
-
-class Retriever:
-    """BM25 (bm25s, Lucene scoring) over every item of the sampler's universe; hard negatives are
-    its top hits for a query that the user never interacted with (ties: item id order)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, dataset: str, noun: str, items: Sequence[str]):
-        self.items = list(items)
-        rows = load_items(con, dataset, self.items)
-        docs = [item_document(rows.get(i), item_label((rows.get(i) or {}).get("title"), i, noun)) for i in self.items]
-        self.model = bm25s.BM25()
-        self.model.index(bm25s.tokenize(docs, stopwords="en", show_progress=False), show_progress=False)
-
-    def hard_negatives(self, query: str, exclude: set[str], k: int) -> list[str]:
-        tokens = bm25s.tokenize([query], stopwords="en", return_ids=False, show_progress=False)[0]
-        scores = self.model.get_scores(tokens) if tokens else np.zeros(len(self.items))
-        return _top(self.items, np.asarray(scores), exclude, k)
-
-
-class KnnRetriever:
-    """Item-kNN over the universe: cosine similarity of items' user sets (positive interactions);
-    a query is a set of items and an item's score the sum of its similarities to them."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, dataset: str, items: Sequence[str]):
-        self.items = list(items)
-        index = {item: i for i, item in enumerate(self.items)}
-        wanted = pa.table({"item_id": self.items})
-        pairs = con.sql(f"""SELECT DISTINCT i.item_id, i.user_id FROM filtered_interactions i
-                            JOIN wanted w USING (item_id) WHERE i.dataset = ? AND {_POSITIVE}
-                            ORDER BY ALL""", params=[dataset]).fetchall()
-        users: dict[str, int] = {}
-        rows = [index[item] for item, _ in pairs]
-        cols = [users.setdefault(user, len(users)) for _, user in pairs]
-        matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(self.items), max(len(users), 1)))
-        self.vectors = normalize(matrix, norm="l2", axis=1)  # one unit row per item
-        self.index = index
-
-    def hard_negatives(self, query_items: Sequence[str], exclude: set[str], k: int) -> list[str]:
-        rows = [self.index[i] for i in query_items if i in self.index]
-        if not rows:
-            return []
-        profile = self.vectors[rows].sum(axis=0)  # 1 x users
-        scores = np.asarray(self.vectors @ np.asarray(profile).ravel()).ravel()
-        return _top(self.items, scores, exclude, k)
-
-
-def _top(items: list[str], scores: np.ndarray, exclude: set[str], k: int) -> list[str]:
-    """Up to k best-scoring items above zero, not in exclude; ties by item id order."""
-    order = np.lexsort((np.arange(len(items)), -scores))
-    return [items[int(i)] for i in order if scores[int(i)] > 0 and items[int(i)] not in exclude][:k]
 
 
 @dataclass(frozen=True)
@@ -343,7 +170,7 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             title = (catalogue.rows.get(t.item_id) or {}).get("title")
             rewritten = {kind: teacher.complete(instructrec_messages(kind, text)).strip()
                          for kind, text in (("intention", intention), ("preference", shown_preference)) if text}
-            if any(_names_target(v, title, t.item_id) for v in rewritten.values()):
+            if any(names_target(v, title, t.item_id) for v in rewritten.values()):
                 out.drop("teacher_named_target")  # the grounded text stays: it never names the target
             else:
                 intention = rewritten.get("intention", intention)
@@ -417,7 +244,7 @@ def _augment(out: RecordBuilder, spec: DatasetSpec, task: str, profile: str, set
                     title = (catalogue.rows.get(t.item_id) or {}).get("title")
                     others = (specific_intention(catalogue.rows.get(i), i) for i in shown if i != t.item_id)
                     intention = next((x for x in others if x and x != intentions["I2"]
-                                      and not _names_target(x, title, t.item_id)), None)
+                                      and not names_target(x, title, t.item_id)), None)
                     if intention is None:
                         out.drop("no_contrasting_intention")
                         continue
