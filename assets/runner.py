@@ -151,13 +151,22 @@ def main_ops(job: dg.JobDefinition, tasks: list[str]) -> list[str]:
     return sorted({job.asset_layer.get(key).assets_def.op.name for key in main_selection(job, tasks)})
 
 
+def load_job(settings: Settings, name: str) -> dg.JobDefinition:
+    """One of the definitions' jobs, loaded under an instance of its own. Loading reads the current
+    instance's definitions-state storage from a context variable; one left there by an instance
+    that was entered, never exited and then collected fails every later load in the process
+    ("Attempted to resolve undefined DagsterInstance weakref", seen once in a CI worker)."""
+    with dg.DagsterInstance.ephemeral():  # no state storage: the variable is None while it loads
+        return build_definitions(settings).resolve_job_def(name)
+
+
 def materialize(settings: Settings, datasets: list[str], tasks: list[str],
                 filters: FilterConfig | None = None, render: dict[str, object] | None = None,
                 ingest: dict[str, object] | None = None) -> list[RunOutcome]:
     """Run the main job once per dataset; `render` holds RenderConfig fields (profiles, cap, ablations...),
     `ingest` IngestConfig fields (bad-row budget, strict checksums)."""
     prepare_instance(settings)
-    job = build_definitions(settings).resolve_job_def("main")
+    job = load_job(settings, "main")
     chosen = tasks or list(TASKS)  # each render asset of a task the dataset does not feed skips itself
     run_config = {
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
@@ -191,8 +200,7 @@ def train(settings: Settings, dataset: str, config: dict[str, object], evaluate_
     prepare_instance(settings)
     # Dagster's own Pipes code calls one of its preview functions; the warning is not for our users.
     warnings.filterwarnings("ignore", message=".*PipesMessageReader.expected_writer_count.*")
-    definitions = build_definitions(settings)
-    job = definitions.resolve_job_def("evaluate" if evaluate_only else "train")
+    job = load_job(settings, "evaluate" if evaluate_only else "train")
     steps = ["evaluation_report"] if evaluate_only else ["lora_adapter", "evaluation_report"]
     run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                   "ops": {step: {"config": config} for step in steps}}

@@ -99,9 +99,9 @@ def test_failed_run_leaves_published_versions_untouched(raw_copy, tmp_path, monk
     # canonical_tables in its selection) must refuse them, not filter, render and publish them.
     import dagster as dg
 
-    from assets.definitions import build_definitions
+    from assets.runner import load_job
 
-    job = build_definitions(settings).resolve_job_def("main")
+    job = load_job(settings, "main")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(partition_key="ml-100k", instance=instance, raise_on_error=False,
                                         asset_selection=[dg.AssetKey("filtered_interactions")])

@@ -94,3 +94,29 @@ def test_materialize_all_never_starts_a_full_epoch_by_accident(tmp_path: Path):
                                 resources=build_definitions(settings).resources, raise_on_error=False)
     failure = result.get_step_failure_events()[0].step_failure_data
     assert "refusing an epoch-based run of about 1000 steps" in failure.user_failure_data.description
+
+
+def test_jobs_load_even_when_an_instance_was_left_entered_and_collected(tmp_path: Path):
+    """A long-lived process (a notebook, a test worker) where an instance was entered, never exited
+    and then collected: Dagster's definitions-state variable still names that instance's storage,
+    and every job load reading it fails (seen in a CI worker). `load_job` is immune."""
+    import gc
+
+    from dagster._core.storage.defs_state.base import set_defs_state_storage
+
+    from assets.definitions import build_definitions
+    from assets.runner import load_job
+    from itdr_pipeline.config import Settings
+
+    settings = Settings(home=tmp_path / "home", raw_dir=None).ensure()
+    with dg.instance_for_test() as instance:
+        storage = instance.defs_state_storage
+    del instance
+    gc.collect()
+    assert storage is not None and storage._instance_weakref() is None
+    with set_defs_state_storage(storage):  # what the lost exit stack leaves behind
+        with pytest.raises(dg.DagsterInvariantViolationError, match="undefined DagsterInstance weakref"):
+            build_definitions(settings).resolve_job_def("main")  # the trap itself
+        job = load_job(settings, "main")
+    assert job.name == "main"
+    assert {"interactions", "preference_records"} <= {k.to_user_string() for k in job.asset_layer.executable_asset_keys}

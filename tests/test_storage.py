@@ -228,9 +228,9 @@ TWO_TASKS = ["preference", "rp"]
 
 
 def _main_job(home: Path):
-    from assets.definitions import build_definitions
+    from assets.runner import load_job
 
-    return build_definitions(_settings(home)).resolve_job_def("main")
+    return load_job(_settings(home), "main")
 
 
 @pytest.mark.slow
