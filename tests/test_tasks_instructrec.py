@@ -23,7 +23,8 @@ from itdr_pipeline.templates import load_task_templates, templates_for
 from itdr_pipeline.warehouse import connect
 from training.baselines import baselines
 from training.data import sample as sample_records
-from training.metrics import evaluate, parse_ranking
+from training.answers import parse_ranking
+from training.metrics import evaluate
 from conftest import run_cli, shared_dataset
 
 GIFT = "amazon-reviews-2018.gift-cards"

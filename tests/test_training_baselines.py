@@ -6,7 +6,8 @@ import json
 import pytest
 
 from training.baselines import baselines
-from training.metrics import evaluate, parse_uap
+from training.answers import parse_uap
+from training.metrics import evaluate
 
 
 def record(task: str, **fields) -> dict:

@@ -7,8 +7,8 @@ import pytest
 from rouge_score import rouge_scorer
 from sacrebleu.metrics import BLEU
 
-from training.metrics import (evaluate, match_choice, metric_direction, normalize, parse_ranking, parse_rating,
-                              parse_uap)
+from training.answers import match_choice, normalize, parse_ranking, parse_rating, parse_uap
+from training.metrics import evaluate, metric_direction
 
 CANDIDATES = ["Alpha (1990)", "Beta (1991)", "Gamma (1992)", "Delta (1993)", "Epsilon (1994)"]
 IDS = ["a", "b", "c", "d", "e"]

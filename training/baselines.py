@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler, normalize
 from itdr_pipeline.records import UAP_ATTRIBUTES
 from itdr_pipeline.taskspec import TASKS, task_spec, tasks_where
 from training import grouped
-from training.metrics import parse_ranking
+from training.answers import parse_ranking
 
 Prediction = float | str
 RANKING_TASKS = tasks_where(candidates=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from itdr_pipeline.taskspec import task_spec
-from training import grouped, metrics
+from training import answers, grouped, metrics
 from training.baselines import HYBRID, baselines, hybrid
 from training.config import RunConfig
 from training.data import PromptEncoder, load_split, sample
@@ -169,7 +169,7 @@ def _answer_grouped(cfg: RunConfig, model: Any, tokenizer: Any, encoder: PromptE
     picks = per_record(generate(model, tokenizer, first_prompts, budget, batch, bf16, progress))
     winners, invalid = [], 0
     for r, gs, said in zip(test, parts, picks):
-        chosen = [metrics.match_choice(text, [r["candidate_texts"][i] for i in g]) for g, text in zip(gs, said)]
+        chosen = [answers.match_choice(text, [r["candidate_texts"][i] for i in g]) for g, text in zip(gs, said)]
         invalid += sum(c is None for c in chosen)
         winners.append([g[0] if c is None else g[c] for g, c in zip(gs, chosen)])
     _, final_prompts = second(winners)
