@@ -136,7 +136,7 @@ def test_each_knob_default_is_declared_once():
     """The Dagster configs and the CLI take their defaults from the library's own declarations."""
     import inspect
 
-    from assets.cli import materialize, train
+    from assets.cli import evaluate, materialize, train
     from assets.render import RenderConfig
     from assets.training import TrainingConfig
     from itdr_pipeline.tasks.base import RenderSettings
@@ -153,7 +153,8 @@ def test_each_knob_default_is_declared_once():
             assert f.default == render[name] or list(f.default) == list(render[name]), name
     checked = 0
     # materialize --min-history is the interaction filter's (filters.FilterSpec), not render's knob.
-    for command, defaults, other in ((train, RUN_DEFAULTS, ()), (materialize, render, ("min_history",))):
+    for command, defaults, other in ((train, RUN_DEFAULTS, ()), (evaluate, RUN_DEFAULTS, ()),
+                                     (materialize, render, ("min_history",))):
         for name, p in inspect.signature(command).parameters.items():
             if name in defaults and name not in other and p.default is not None and not isinstance(defaults[name], list):
                 assert p.default == defaults[name], f"{command.__name__} --{name}"
