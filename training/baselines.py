@@ -26,15 +26,15 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler, normalize
+from sklearn.preprocessing import StandardScaler
 
 from itdr_pipeline.records import UAP_ATTRIBUTES
 from itdr_pipeline.taskspec import TASKS, task_spec, tasks_where
 from training import grouped
 from training.answers import parse_ranking
+from training.train_stats import ItemSimilarity, TrainStats, lr_features
 
 Prediction = float | str
 RANKING_TASKS = tasks_where(candidates=True)
@@ -71,11 +71,11 @@ def _baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int
         if others:
             raise ValueError(f"{task}: {split} records of other tasks mixed in: {others}")
     inputs = [{**{k: r[k] for k in INPUT_COLUMNS if k in r}, **_prompt_side(task, r)} for r in test]
-    fitted: list[_TrainStats] = []
+    fitted: list[TrainStats] = []
 
-    def stats() -> _TrainStats:  # fitted once, for the baselines that read train statistics
+    def stats() -> TrainStats:  # fitted once, for the baselines that read train statistics
         if not fitted:
-            fitted.append(_TrainStats(train))
+            fitted.append(TrainStats(train))
         return fitted[0]
 
     makers = {  # the task's baselines come from its TaskSpec (search: random and BM25 alone; see there)
@@ -86,38 +86,6 @@ def _baselines(task: str, train: Sequence[dict], test: Sequence[dict], seed: int
         "logistic regression": lambda: _logistic_regression(train, inputs, stats()),
     }
     return {name: makers[name]() for name in task_spec(task).baselines}
-
-
-class _TrainStats:
-    """Item popularity and (item, label) pairs from train targets and histories."""
-
-    def __init__(self, train: Sequence[dict]) -> None:
-        self.popularity: Counter[str] = Counter()
-        self.labels: dict[str, list[float]] = defaultdict(list)
-        for r in train:
-            history = list(r.get("history_item_ids") or [])
-            targets = [] if r.get("target_item_id") is None else [r["target_item_id"]]
-            self.popularity.update(history + targets)
-            history_labels = list(r.get("history_labels") or [])
-            if history_labels and len(history_labels) != len(history):
-                raise ValueError(f"record {r.get('record_idx')}: {len(history)} history items "
-                                 f"but {len(history_labels)} history labels")
-            pairs = list(zip(history, history_labels))
-            if targets and r.get("label") is not None:
-                pairs.append((targets[0], float(r["label"])))
-            for item, label in pairs:
-                self.labels[item].append(float(label))
-        all_labels = [x for values in self.labels.values() for x in values]
-        self.global_mean = float(np.mean(all_labels)) if all_labels else math.nan
-
-    def item_mean(self, item: str) -> float:
-        """The item's mean train label, else the global mean."""
-        labels = self.labels.get(item)
-        return float(np.mean(labels)) if labels else self.global_mean
-
-    def by_popularity(self, ids: Sequence[str]) -> list[int]:
-        """Indices of `ids`, most popular first, ties in prompt order."""
-        return sorted(range(len(ids)), key=lambda i: (-self.popularity[ids[i]], i))
 
 
 def _fmt_number(x: float) -> str:
@@ -221,7 +189,7 @@ def _mode(attr: str, values: list) -> object:
     return min(counts, key=lambda v: (-counts[v], str(v)))
 
 
-def _popularity(task: str, train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
+def _popularity(task: str, train: Sequence[dict], test: list[dict], stats: TrainStats) -> list[Prediction]:
     if task in YES_NO_TASKS:
         return [float(stats.popularity[r["target_item_id"]]) for r in test]
     if task == "rp":
@@ -234,36 +202,8 @@ def _popularity(task: str, train: Sequence[dict], test: list[dict], stats: _Trai
     return [_ranked(task, _candidates(r, task), stats.by_popularity(r["candidate_item_ids"])) for r in test]
 
 
-class _ItemSimilarity:
-    """Cosine similarity between items over train records' item sets (history + target), self-similarity 0."""
-
-    def __init__(self, train: Sequence[dict]) -> None:
-        rows, cols = [], []
-        self.index: dict[str, int] = {}
-        for k, r in enumerate(train):
-            items = set(r.get("history_item_ids") or []) | ({r["target_item_id"]} - {None})
-            for item in sorted(items):
-                rows.append(k)
-                cols.append(self.index.setdefault(item, len(self.index)))
-        occurrence = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(train), len(self.index)))
-        vectors = normalize(occurrence.T.tocsr(), norm="l2", axis=1)  # one unit row per item
-        self.sim = (vectors @ vectors.T).tocsr()
-        self.sim.setdiag(0)  # every item co-occurs with itself, so this changes stored entries only
-        self.sim.eliminate_zeros()
-
-    def between(self, items: Sequence[str], others: Sequence[str]) -> np.ndarray:
-        """len(items) x len(others) similarities; items unseen in train have 0 everywhere."""
-        out = np.zeros((len(items), len(others)))
-        rows = [(i, self.index[x]) for i, x in enumerate(items) if x in self.index]
-        cols = [(j, self.index[y]) for j, y in enumerate(others) if y in self.index]
-        if rows and cols:
-            block = self.sim[[m for _, m in rows]][:, [m for _, m in cols]].toarray()
-            out[np.ix_([i for i, _ in rows], [j for j, _ in cols])] = block
-        return out
-
-
-def _item_knn(task: str, train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
-    similarity = _ItemSimilarity(train)
+def _item_knn(task: str, train: Sequence[dict], test: list[dict], stats: TrainStats) -> list[Prediction]:
+    similarity = ItemSimilarity(train)
     out: list[Prediction] = []
     for r in test:
         history = list(r.get("history_item_ids") or [])
@@ -285,27 +225,15 @@ def _item_knn(task: str, train: Sequence[dict], test: list[dict], stats: _TrainS
     return out
 
 
-def _lr_features(records: Sequence[dict], stats: _TrainStats) -> np.ndarray:
-    """Per record: history like-ratio (0.5 if none), item like-rate (likes+1)/(n+2), log1p(popularity)."""
-    rows = []
-    for r in records:
-        history_labels = r.get("history_labels") or []
-        item_labels = stats.labels.get(r["target_item_id"], [])
-        rows.append((float(np.mean(history_labels)) if len(history_labels) else 0.5,
-                     (sum(item_labels) + 1) / (len(item_labels) + 2),
-                     math.log1p(stats.popularity[r["target_item_id"]])))
-    return np.array(rows, dtype=float).reshape(len(records), 3)
-
-
-def _logistic_regression(train: Sequence[dict], test: list[dict], stats: _TrainStats) -> list[Prediction]:
+def _logistic_regression(train: Sequence[dict], test: list[dict], stats: TrainStats) -> list[Prediction]:
     labels = _train_labels(train, "preference")
     if len(labels) != len(train) or set(labels) != {0.0, 1.0}:
         raise ValueError("preference: logistic regression needs a 1.0/0.0 label on every train record, both classes")
     # Scaling only conditions the solver (popularity is on another scale); lbfgs is deterministic.
-    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(_lr_features(train, stats), labels)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(lr_features(train, stats), labels)
     if not test:
         return []
-    return [float(p) for p in model.predict_proba(_lr_features(test, stats))[:, 1]]
+    return [float(p) for p in model.predict_proba(lr_features(test, stats))[:, 1]]
 
 
 HYBRID = "LoRA + LR features (hybrid)"
@@ -322,12 +250,12 @@ def hybrid(train: Sequence[dict], valid: Sequence[dict], test: Sequence[dict], v
         raise ValueError("hybrid: one model score per valid and per test record is needed")
     if set(labels) != {0.0, 1.0}:
         raise ValueError("hybrid: the valid sample needs both classes to fit the calibrator")
-    stats = _TrainStats(train)
+    stats = TrainStats(train)
     inputs = [{k: r[k] for k in INPUT_COLUMNS if k in r} for r in test]
 
     def features(records: Sequence[dict], yes: Sequence[float]) -> np.ndarray:
         p = np.clip(np.asarray(yes, dtype=float), 1e-6, 1 - 1e-6)
-        return np.column_stack([np.log(p / (1 - p)), _lr_features(records, stats)])
+        return np.column_stack([np.log(p / (1 - p)), lr_features(records, stats)])
 
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(features(valid, valid_yes), labels)
     return [float(p) for p in model.predict_proba(features(inputs, test_yes))[:, 1]]
