@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from assets.cli_models import evaluate, train
-from assets.cli_options import ConfigFile, _fail
+from assets.cli_options import ConfigFile, fail
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.raw import available, find_folder
@@ -128,7 +128,7 @@ def materialize(
               "descriptions": not no_descriptions, "root": root, "unseen_template_test": unseen_template_test,
               "teacher_base_url": teacher_url, "teacher_model": teacher_model}
     if (teacher_url is None) != (teacher_model is None):
-        _fail("--teacher-url and --teacher-model go together")
+        fail("--teacher-url and --teacher-model go together")
     if cdr_source is not None:
         get_dataset(cdr_source)
     RenderSettings(**{**render, "profiles": tuple(render["profiles"]),
@@ -144,7 +144,7 @@ def materialize(
                                                                    "strict": strict}):
         if not outcome.success:
             said = outcome.reason.startswith(f"{outcome.dataset}: ")  # most errors name their dataset
-            _fail(f"{'' if said else outcome.dataset + ': '}{outcome.reason} (run {outcome.run_id})")
+            fail(f"{'' if said else outcome.dataset + ': '}{outcome.reason} (run {outcome.run_id})")
         meta = outcome.metadata.get("published_splits", {})
         label = " [SYNTHETIC demo data]" if get_dataset(outcome.dataset).synthetic else ""
         typer.echo(f"{outcome.dataset}{label}: published {meta.get('version')} "
@@ -209,11 +209,11 @@ def templates(
     from itdr_pipeline.templates import axes_filter, load_task_templates
 
     if task is not None and task not in TASKS:
-        _fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+        fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     try:
         wanted = axes_filter(axes) if axes is not None else set()
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for name in [task] if task else TASKS:
         for t in load_task_templates(name):
             if not wanted <= set(t.axes):

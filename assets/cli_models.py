@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from assets.cli_options import ConfigFile, _fail
+from assets.cli_options import ConfigFile, fail
 from itdr_pipeline.config import Settings
 from itdr_pipeline.errors import ItdrError
 from itdr_pipeline.registry import get_dataset
@@ -17,7 +17,7 @@ def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> 
     """Shared by `train` and `evaluate`: run the Dagster job, print where the results are."""
     spec = get_dataset(dataset)
     if config["eval_limit"] < 0 or config["max_steps"] < 0:
-        _fail("--eval-limit and --max-steps must be >= 0")
+        fail("--eval-limit and --max-steps must be >= 0")
     settings = Settings.from_env().ensure()
     from itdr_pipeline.versions import latest_version_dir
 
@@ -29,16 +29,16 @@ def _model_run(dataset: str, config: dict[str, object], evaluate_only: bool) -> 
         try:
             version = latest_version_dir(settings, dataset_id)
         except ItdrError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         if not (version / "data" / f"{task}-{profile}").is_dir():
             have = sorted(p.name for p in (version / "data").iterdir())
-            _fail(f"{version.name} has no {task}-{profile} cell; published cells: {', '.join(have)}")
+            fail(f"{version.name} has no {task}-{profile} cell; published cells: {', '.join(have)}")
     from assets.runner import train as run
 
     typer.echo(f"ITDR_HOME={settings.home}")
     outcome = run(settings, spec.id, config, evaluate_only)
     if not outcome.success:
-        _fail(f"{dataset}: {outcome.reason} (run {outcome.run_id})")
+        fail(f"{dataset}: {outcome.reason} (run {outcome.run_id})")
     adapter = outcome.metadata.get("lora_adapter", {})
     report = outcome.metadata["evaluation_report"]
     if adapter:
@@ -90,7 +90,7 @@ def train(
         try:
             cells = [parse_cell(entry) for entry in mix]
         except ItdrError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         dataset, task, profile = cells[0][:3]
     _model_run(dataset, _model_options(
         task=task, profile=profile, max_steps=max_steps, epochs=epochs, shots=shots, eval_limit=eval_limit,
@@ -118,11 +118,11 @@ def evaluate(
 ) -> None:
     """Evaluate an adapter (or the base model zero-shot and baselines) on a cell's test split."""
     if not adapter and not skip_tuned:
-        _fail("give --adapter <folder> (printed by `itdr train`) or --skip-tuned")
+        fail("give --adapter <folder> (printed by `itdr train`) or --skip-tuned")
     if adapter:
         folder = Path(adapter).expanduser().resolve()
         if not (folder / "adapter_manifest.json").is_file():
-            _fail(f"{folder} is not a finished adapter (no adapter_manifest.json)")
+            fail(f"{folder} is not a finished adapter (no adapter_manifest.json)")
         adapter = str(folder)
     _model_run(dataset, _model_options(
         task=task, profile=profile, adapter=adapter, skip_tuned=skip_tuned, eval_limit=eval_limit,

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(1)
 

@@ -13,6 +13,7 @@ from itdr_pipeline.records import UAP_ATTRIBUTES, parse_attributes
 # Any finite number in [0, 10] counts as a rating: it covers every source's scale (1-5 stars,
 # BookCrossing's 1-10, Yelp's 1-5, halves included) without knowing which one the record uses.
 RATING_RANGE = (0.0, 10.0)
+NUMERIC_ATTRIBUTES = ("age", "birth year")  # uap attributes scored as numbers (RMSE), the rest by accuracy
 # uap attribute names as the output text spells them, in the output's fixed order.
 ATTRIBUTE_NAMES = tuple(name for name, _key in UAP_ATTRIBUTES.values())
 

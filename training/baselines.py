@@ -33,7 +33,7 @@ from sklearn.preprocessing import StandardScaler
 from itdr_pipeline.records import UAP_ATTRIBUTES
 from itdr_pipeline.taskspec import TASKS, task_spec, tasks_where
 from training import grouped
-from training.answers import parse_ranking
+from training.answers import NUMERIC_ATTRIBUTES, parse_ranking
 from training.train_stats import ItemSimilarity, TrainStats, lr_features
 
 Prediction = float | str
@@ -44,7 +44,6 @@ PROMPT_KEYS = ("query", "candidate_docs")  # InstructRec answer_json keys that t
 # items or past ratings). Never label, output, answer_json or ranking_item_ids.
 INPUT_COLUMNS = ("task", "record_idx", "user_id", "target_item_id", "candidate_item_ids", "candidate_texts",
                  "history_item_ids", "history_labels", "source_history_item_ids", "instruction", "input")
-NUMERIC_ATTRIBUTES = ("age", "birth year")
 _ATTRIBUTE_ORDER = {name: i for i, (name, _key) in enumerate(UAP_ATTRIBUTES.values())}
 
 

@@ -27,13 +27,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from itdr_pipeline.taskspec import TASK_SPECS, task_spec
-from training.answers import (ATTRIBUTE_NAMES, first_number, match_choice, named_order, parse_ranking, parse_rating,
-                              parse_uap)
+from training.answers import (ATTRIBUTE_NAMES, NUMERIC_ATTRIBUTES, first_number, match_choice, named_order,
+                              parse_ranking, parse_rating, parse_uap)
 
 Prediction = float | str
 Row = tuple[str, float, int]
 
-NUMERIC_ATTRIBUTES = ("age", "birth year")
 METRIC_DIRECTION: dict[str, str] = {
     "AUC": "higher", "RMSE": "lower", "MAE": "lower", "unparseable": "lower", "invalid": "lower",
     "invalid@stage1": "lower",
