@@ -67,6 +67,7 @@ def train(
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule, 3% warm-up).")] = _RUN["learning_rate"],
     lora_rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank unless --lora-alpha).")] = _RUN["lora_rank"],
     lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha.")] = None,
+    lora_dropout: Annotated[float, typer.Option(help="LoRA dropout (0: no copy of each adapted input, faster).")] = _RUN["lora_dropout"],
     max_length: Annotated[int, typer.Option(help="Max tokens per example (prompt input cut from the left).")] = _RUN["max_length"],
     no_mask_prompt: Annotated[bool, typer.Option("--no-mask-prompt", help="Train on prompt tokens too.")] = False,
     precision: Annotated[str, typer.Option(help="auto (bf16 where the hardware has it), bf16 or fp32.")] = _RUN["precision"],
@@ -95,7 +96,7 @@ def train(
     _model_run(dataset, _model_options(
         task=task, profile=profile, max_steps=max_steps, epochs=epochs, shots=shots, eval_limit=eval_limit,
         base_model=base_model, batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
-        lora_rank=lora_rank, lora_alpha=lora_alpha if lora_alpha is not None else 2 * lora_rank,
+        lora_rank=lora_rank, lora_alpha=lora_alpha if lora_alpha is not None else 2 * lora_rank, lora_dropout=lora_dropout,
         max_length=max_length, mask_prompt=not no_mask_prompt, precision=precision, seed=seed, run_name=run_name,
         valid_every=valid_every, valid_limit=valid_limit, patience=patience, mix=list(mix or []),
         full_run=True),  # asked for on the command line: --max-steps 0 means the epochs given

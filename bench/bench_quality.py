@@ -30,6 +30,8 @@ sys.path.insert(0, str(BENCH))
 
 from bench_ingest_render import code_state, machine  # noqa: E402
 
+from training.config import RunConfig  # noqa: E402
+
 # TALLRec (Bao et al. 2023), Table 2, movie, LLaMA-7B rec-tuned: AUC by training shots.
 TALLREC_PUBLISHED = {"TALLRec LLaMA-7B, 64-shot (published)": 0.6748, "TALLRec LLaMA-7B, 256-shot (published)": 0.7198}
 
@@ -48,6 +50,7 @@ def run_config(args: argparse.Namespace) -> dict:
         "mix": mix if args.mix else [], "models_dir": str(settings.models), "adapters_dir": str(settings.adapters),
         "reports_dir": str(settings.reports), "run_name": f"bench-quality-{args.name}",
         "max_steps": args.steps, "learning_rate": args.lr, "lora_rank": args.rank, "lora_alpha": 2 * args.rank,
+        "lora_dropout": args.dropout,
         "max_length": args.max_length, "valid_every": args.valid_every, "valid_limit": args.valid_limit,
         "patience": args.patience, "eval_limit": args.eval_limit, "seed": args.seed,
     }
@@ -79,6 +82,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--dropout", type=float, default=RunConfig.lora_dropout,
+                        help="LoRA dropout (0 skips the copy of every adapted input: about 25%% faster a step on CPU)")
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--valid-every", type=int, default=100)
     parser.add_argument("--valid-limit", type=int, default=200)

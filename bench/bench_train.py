@@ -39,7 +39,7 @@ def child(args: argparse.Namespace) -> dict:
     base = resolve_base("default", str(Settings.from_env().models))
     cfg = RunConfig(version_dir=str(args.version_dir), task=args.task, profile=args.profile,
                     max_steps=args.steps, precision=args.precision, save_steps=10_000, logging_steps=10_000,
-                    max_length=args.max_length)
+                    max_length=args.max_length, lora_dropout=args.lora_dropout)
     tokenizer = load_tokenizer(base)
     records = sample(load_split(args.version_dir, args.task, args.profile, "train"), args.steps * 8, 0)
     examples = encode_for_training(PromptEncoder(tokenizer, cfg.max_length), records, cfg.mask_prompt)
@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--profile", default="tallrec")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=384)
+    parser.add_argument("--lora-dropout", type=float, default=0.0)
     parser.add_argument("--precision", default=None, help=argparse.SUPPRESS)  # set in the child
     args = parser.parse_args()
     if args.precision:
@@ -82,14 +83,14 @@ def main() -> None:
     for precision in ("fp32", "bf16"):
         out = subprocess.run([sys.executable, __file__, "--version-dir", str(version), "--task", args.task,
                               "--profile", args.profile, "--steps", str(args.steps), "--max-length",
-                              str(args.max_length), "--precision", precision],
+                              str(args.max_length), "--lora-dropout", str(args.lora_dropout), "--precision", precision],
                              capture_output=True, text=True, check=True)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(runs[-1]))
     device = runs[0]["device"]
-    result = {"version": version.name, "cell": f"{args.task}-{args.profile}", "runs": runs,
+    result = {"version": version.name, "cell": f"{args.task}-{args.profile}", "lora_dropout": args.lora_dropout, "runs": runs,
               "code": code_state(), "machine": machine()}
-    path = BENCH / "results" / f"train_{device}.json"
+    path = BENCH / "results" / f"train_{device}{'' if args.lora_dropout == 0 else f'_dropout{args.lora_dropout:g}'}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {path}")
 
