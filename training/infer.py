@@ -99,9 +99,13 @@ def candidate_logprobs(model: Any, tokenizer: Any, prompts: list[list[int]], can
     done = 0
     for batch in _batches([len(s) for s in seqs], batch_size):
         ids, mask = _pad_left([seqs[i] for i in batch], tokenizer.pad_token_id, model.device)
+        # Left padding puts every answer at the end: only the logits that predict the longest
+        # answer's tokens are projected onto the vocabulary (the prompt's positions are not).
+        keep = max(len(answers[i]) for i in batch) + 1
         with autocast(bf16):
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask)).logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
+                           logits_to_keep=keep).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, -keep + 1:].unsqueeze(-1)).squeeze(-1)
         for row, i in enumerate(batch):
             n = len(answers[i])
             r, c = pairs[i]
