@@ -149,6 +149,13 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
             continue
         drawn.append((t, usable, intentions, preference, negatives))
     catalogue = Catalogue(con, spec.id, words["noun"], sorted({i for t, *_, n in drawn for i in (*t.history, t.item_id, *n)}))
+    documents: dict[tuple[str, str], str] = {}  # an item recurs in many lists: its text is built once per label
+
+    def document(item_id: str, label: str) -> str:
+        if (item_id, label) not in documents:
+            documents[item_id, label] = item_document(catalogue.rows.get(item_id), label)
+        return documents[item_id, label]
+
     rendered = []
     for t, usable, intentions, preference, negatives in drawn:
         key = (t.user_id, t.item_id)
@@ -189,7 +196,7 @@ def _render(con: duckdb.DuckDBPyConnection, spec: DatasetSpec, task: str, profil
                   "axes": template.axes_label, "intention": intention, "intention_level": level,
                   "preference": shown_preference, "generator": generator,
                   # Prompt-side text the BM25 baseline may read: the query shown and each candidate's item text.
-                  "query": intention, "candidate_docs": [item_document(catalogue.rows.get(i), labels[i]) for i in shown]}
+                  "query": intention, "candidate_docs": [document(i, labels[i]) for i in shown]}
         if len(shown) > size:  # a grouped list: the prompt of one stage, with a slot per candidate
             answer["stages"] = stage_prompt(template, context, size, len(shown) // size, settings.descriptions)
         out.add(template=template, context=context, split=t.split, record_idx=t.record_idx,
