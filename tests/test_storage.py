@@ -332,7 +332,6 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
     with the default multiprocess executor), `itdr query` polling meanwhile."""
     import socket
 
-    import requests
     from dagster_graphql import DagsterGraphQLClient
 
     settings = _settings(tmp_path / "home")
@@ -348,12 +347,13 @@ def test_a_ui_launched_run_with_readers_querying_all_through_it(tmp_path: Path, 
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while True:
+        while True:  # the webserver binds its port (loopback only) once its app has started
             try:
-                if requests.get(f"http://127.0.0.1:{port}/server_info", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
                 pass
+            assert server.poll() is None, "dagster dev exited"
             assert time.monotonic() < deadline, "dagster dev did not come up"
             time.sleep(1)
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
