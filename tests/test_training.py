@@ -264,6 +264,9 @@ def test_adapter_ids_follow_what_changes_the_weights_and_run_names_are_plain():
             RunConfig(version_dir="/x", task="rp", run_name=bad)
     with pytest.raises(ValueError, match="unknown run config keys"):
         RunConfig.from_dict({"version_dir": "/x", "task": "rp", "lr": 1})
+    assert RunConfig(version_dir="/x/published/demo-abc", task="rp", adapters_dir="/a", lora_dropout=0.05).adapter_id() != cfg.adapter_id()
+    with pytest.raises(ValueError, match=r"lora_dropout must be in \[0, 1\)"):
+        RunConfig(version_dir="/x", task="rp", lora_dropout=1.5)
 
 
 def test_cli_refuses_a_cell_that_was_not_published_before_starting(demo_home):

@@ -107,6 +107,8 @@ class RunConfig:
             raise ValueError(f"max_length {self.max_length} is too short for any prompt")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("set epochs > 0 or max_steps > 0")
+        if not 0 <= self.lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), not {self.lora_dropout}")
         if self.valid_every < 0 or self.valid_limit < 0 or self.patience < 0:
             raise ValueError("valid_every, valid_limit and patience must be >= 0")
         if self.patience and not self.valid_every:
